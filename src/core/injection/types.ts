@@ -1,0 +1,56 @@
+// The injection engine's contract: plain data in, plain data out. No I/O, no logger, no env.
+import type { Operation } from 'fast-json-patch'
+
+export type { Operation }
+
+/** Names a pod analysis and patch depend on; the defaults are the design's contract. */
+export interface InjectionSettings {
+  /** Image of the injected `bootstrap-tls` init container (this package's own image by default). */
+  readonly image: string
+  readonly imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never'
+  readonly secretNames: { readonly contour: string; readonly envoy: string; readonly ca: string }
+  /** Root of the three mounts: `<root>/contour`, `<root>/envoy`, `<root>/ca`. */
+  readonly mountRoot: string
+  /** Version string written into the status annotation (`injected; version=...`). */
+  readonly version: string
+}
+
+export const DEFAULT_SECRET_NAMES = { contour: 'contour-tls', envoy: 'envoy-tls', ca: 'contour-ca' } as const
+export const DEFAULT_MOUNT_ROOT = '/etc/tls'
+
+export const Annotations = {
+  inject: 'contour-tls-injection/inject',
+  status: 'contour-tls-injection/status',
+  rotate: 'contour-tls-injection/rotate',
+} as const
+
+export const NAMESPACE_LABEL = { key: 'contour-tls-injection', value: 'enabled' } as const
+export const INIT_CONTAINER_NAME = 'bootstrap-tls'
+
+/** Closed set of reasons a pod gets no patch; stable names used by metrics and warnings. */
+export const SkipReasons = {
+  optedOut: 'opted-out',
+  notContourOrEnvoy: 'not-contour-or-envoy',
+  alreadyInjected: 'already-injected',
+  tlsConfigured: 'tls-configured',
+  partialTlsFlags: 'partial-tls-flags',
+  shellWrapped: 'shell-wrapped',
+  volumeNameTaken: 'volume-name-taken',
+  mountPathTaken: 'mount-path-taken',
+  notAPod: 'not-a-pod',
+} as const
+export type SkipReason = (typeof SkipReasons)[keyof typeof SkipReasons]
+
+/** Skip reasons that look like misconfiguration: the admission response carries a warning. */
+export const WARNED_SKIP_REASONS: ReadonlySet<SkipReason> = new Set<SkipReason>([
+  SkipReasons.partialTlsFlags,
+  SkipReasons.shellWrapped,
+  SkipReasons.volumeNameTaken,
+  SkipReasons.mountPathTaken,
+])
+
+export type PodRole = 'contour' | 'envoy' | 'co-located'
+
+export type InjectionResult =
+  | { readonly outcome: 'injected'; readonly role: PodRole; readonly patch: Operation[]; readonly warnings: string[] }
+  | { readonly outcome: 'skipped'; readonly reason: SkipReason; readonly patch: []; readonly warnings: string[] }
