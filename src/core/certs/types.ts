@@ -39,9 +39,20 @@ export const CheckReasons = {
   expired: 'expired',
   notYetValid: 'not-yet-valid',
   renewalDue: 'renewal-due',
+  /** The leaf has an extendedKeyUsage extension that lacks serverAuth (Contour) or clientAuth (Envoy). */
+  wrongUsage: 'wrong-usage',
 } as const
 export type CheckReason = (typeof CheckReasons)[keyof typeof CheckReasons]
 
 export type CheckResult =
   | { readonly ok: true; readonly notAfter: Date; readonly renewAt: Date; readonly fingerprint: string }
   | { readonly ok: false; readonly reason: CheckReason; readonly detail: string }
+
+/** Codes of errors thrown by the certificate core (bad options are a programmer or configuration error). */
+export const CertErrorCodes = {
+  /** An IssueOptions or CheckOptions value is out of range; the message names the option. */
+  ERR_CERT_OPTIONS: 'ERR_CERT_OPTIONS',
+  /** A PEM certificate given to a helper that needs it parsed could not be parsed. */
+  ERR_CERT_MALFORMED: 'ERR_CERT_MALFORMED',
+} as const
+export type CertErrorCode = (typeof CertErrorCodes)[keyof typeof CertErrorCodes]

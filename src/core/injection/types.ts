@@ -27,6 +27,13 @@ export const Annotations = {
 export const NAMESPACE_LABEL = { key: 'contour-tls-injection', value: 'enabled' } as const
 export const INIT_CONTAINER_NAME = 'bootstrap-tls'
 
+/** Names of the injected Secret volumes; prefixed so they cannot clash with a chart's own volumes. */
+export const VOLUME_NAMES = {
+  contour: 'contour-tls-injection-contour',
+  envoy: 'contour-tls-injection-envoy',
+  ca: 'contour-tls-injection-ca',
+} as const
+
 /** Closed set of reasons a pod gets no patch; stable names used by metrics and warnings. */
 export const SkipReasons = {
   optedOut: 'opted-out',
@@ -38,6 +45,8 @@ export const SkipReasons = {
   volumeNameTaken: 'volume-name-taken',
   mountPathTaken: 'mount-path-taken',
   notAPod: 'not-a-pod',
+  /** A regular container already has the init container's name; adding ours would make the pod invalid. */
+  containerNameTaken: 'container-name-taken',
 } as const
 export type SkipReason = (typeof SkipReasons)[keyof typeof SkipReasons]
 
@@ -47,6 +56,7 @@ export const WARNED_SKIP_REASONS: ReadonlySet<SkipReason> = new Set<SkipReason>(
   SkipReasons.shellWrapped,
   SkipReasons.volumeNameTaken,
   SkipReasons.mountPathTaken,
+  SkipReasons.containerNameTaken,
 ])
 
 export type PodRole = 'contour' | 'envoy' | 'co-located'

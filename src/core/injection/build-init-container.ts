@@ -1,0 +1,57 @@
+// The injected `bootstrap-tls` init container. It runs before every other init container, so
+// `contour bootstrap` (which since Contour 1.5 fails on missing files) finds the certificates.
+import type { V1Container, V1VolumeMount } from '@kubernetes/client-node'
+import { normalizeMountPath } from './plan-mounts.ts'
+import { Annotations, DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, INIT_CONTAINER_NAME } from './types.ts'
+import type { InjectionSettings, PodRole } from './types.ts'
+
+/** The injector's own subcommand; the image's entrypoint is the `contour-tls-injector` binary. */
+const SUBCOMMAND = 'bootstrap-tls'
+
+export function buildInitContainer(
+  role: PodRole,
+  mounts: readonly V1VolumeMount[],
+  settings: InjectionSettings,
+): V1Container {
+  return {
+    name: INIT_CONTAINER_NAME,
+    image: settings.image,
+    imagePullPolicy: settings.imagePullPolicy,
+    args: buildInitArgs(role, settings),
+    env: [
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      // Empty when the annotation is absent: "no rotation requested".
+      { name: 'CONTOUR_TLS_ROTATE', valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${Annotations.rotate}']` } } },
+    ],
+    // Generating an RSA 2048 set is a short burst of CPU; waiting for the kubelet costs nothing.
+    resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '500m', memory: '128Mi' } },
+    // Passes Pod Security "restricted" even in a pod that sets no securityContext of its own.
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: 65534,
+      runAsGroup: 65534,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    // A timeout's message then shows in `kubectl describe pod` without digging for logs.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    volumeMounts: [...mounts],
+  }
+}
+
+/**
+ * A co-located pod runs one `--role=contour` that checks every mount. Flags that only restate a
+ * default are left out, so the common injected pod reads like the design's examples.
+ */
+export function buildInitArgs(role: PodRole, settings: InjectionSettings): string[] {
+  const args = [SUBCOMMAND, `--role=${role === 'envoy' ? 'envoy' : 'contour'}`]
+  const root = normalizeMountPath(settings.mountRoot)
+  if (root !== DEFAULT_MOUNT_ROOT) args.push(`--tls-dir=${root}`)
+  const { contour, envoy, ca } = settings.secretNames
+  if (contour !== DEFAULT_SECRET_NAMES.contour) args.push(`--contour-secret=${contour}`)
+  if (envoy !== DEFAULT_SECRET_NAMES.envoy) args.push(`--envoy-secret=${envoy}`)
+  if (ca !== DEFAULT_SECRET_NAMES.ca) args.push(`--ca-secret=${ca}`)
+  return args
+}

@@ -1,0 +1,116 @@
+// Which Secret volumes a pod gets and which container mounts which, and whether the pod's own
+// volumes and mounts leave room for them. A clash is never resolved by renaming: the user's
+// names may be referenced elsewhere, so a taken name or path skips the pod with a warning.
+import { isDeepStrictEqual } from 'node:util'
+import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import type { PodPlan, Skip } from './analyze-pod.ts'
+import { describeContainer, skipPod } from './analyze-pod.ts'
+import { isRecord } from './read-pod.ts'
+import type { ContainerView, PodView } from './read-pod.ts'
+import { SkipReasons, VOLUME_NAMES } from './types.ts'
+import type { InjectionSettings, PodRole } from './types.ts'
+
+export type TlsVolume = keyof typeof VOLUME_NAMES
+
+export type TlsPaths = Readonly<Record<TlsVolume, string>>
+
+export interface MountPlan {
+  readonly outcome: 'mount'
+  /** Volumes to append to the pod; an identical one already there is reused. */
+  readonly volumes: readonly V1Volume[]
+  /** Mounts to append per target container (by view), already-present identical ones left out. */
+  readonly mounts: ReadonlyMap<ContainerView, readonly V1VolumeMount[]>
+  readonly initMounts: readonly V1VolumeMount[]
+}
+
+// The kubelet fills an omitted defaultMode with 0644; a volume read back from the apiserver
+// carries it, and must still count as ours.
+const DEFAULT_SECRET_MODE = 0o644
+
+/** `<root>/contour`, `<root>/envoy`, `<root>/ca`, with the root's trailing slashes dropped. */
+export function resolveTlsPaths(mountRoot: string): TlsPaths {
+  const root = normalizeMountPath(mountRoot).replace(/\/$/, '')
+  return { contour: `${root}/contour`, envoy: `${root}/envoy`, ca: `${root}/ca` }
+}
+
+export function normalizeMountPath(path: string): string {
+  const collapsed = path.replace(/\/+/g, '/')
+  return collapsed.length > 1 ? collapsed.replace(/\/$/, '') : collapsed
+}
+
+/** Volumes each role needs, leaf first: the order of volumes in the patched pod. */
+export function selectVolumes(role: PodRole): readonly TlsVolume[] {
+  if (role === 'contour') return ['contour', 'ca']
+  if (role === 'envoy') return ['envoy', 'ca']
+  return ['contour', 'envoy', 'ca']
+}
+
+export function buildVolume(which: TlsVolume, settings: InjectionSettings): V1Volume {
+  // optional: the Secret may not exist yet; bootstrap-tls creates it and waits for the files.
+  return { name: VOLUME_NAMES[which], secret: { secretName: settings.secretNames[which], optional: true } }
+}
+
+export function buildMount(which: TlsVolume, paths: TlsPaths): V1VolumeMount {
+  // Never subPath: subPath mounts are not updated when the Secret is renewed.
+  return { name: VOLUME_NAMES[which], mountPath: paths[which], readOnly: true }
+}
+
+export function planMounts(view: PodView, plan: PodPlan, settings: InjectionSettings): MountPlan | Skip {
+  const paths = resolveTlsPaths(settings.mountRoot)
+  const needed = selectVolumes(plan.role)
+  const volumes: V1Volume[] = []
+  for (const which of needed) {
+    const ours = buildVolume(which, settings)
+    const existing = (view.volumes ?? []).filter((volume) => isRecord(volume) && volume.name === ours.name)
+    if (existing.length === 0) volumes.push(ours)
+    else if (!existing.every((volume) => isSameVolume(volume, ours))) {
+      return skipPod(SkipReasons.volumeNameTaken, `the pod already has a volume named "${ours.name}" that is not ours`)
+    }
+  }
+
+  const targets: [ContainerView, readonly TlsVolume[]][] = [
+    ...plan.serve.map((container): [ContainerView, readonly TlsVolume[]] => [container, ['contour', 'ca']]),
+    ...[...plan.bootstrap, ...plan.envoy].map((container): [ContainerView, readonly TlsVolume[]] => [container, ['envoy', 'ca']]),
+  ]
+  const mounts = new Map<ContainerView, readonly V1VolumeMount[]>()
+  for (const [container, which] of targets) {
+    const missing: V1VolumeMount[] = []
+    for (const mount of which.map((volume) => buildMount(volume, paths))) {
+      const clash = findMountClash(container.volumeMounts ?? [], mount)
+      if (clash === 'identical') continue
+      if (clash !== undefined) {
+        return skipPod(
+          SkipReasons.mountPathTaken,
+          `${describeContainer(container)} already mounts something at ${clash}, where ${mount.mountPath} is needed`,
+        )
+      }
+      missing.push(mount)
+    }
+    mounts.set(container, missing)
+  }
+  return { outcome: 'mount', volumes, mounts, initMounts: needed.map((which) => buildMount(which, paths)) }
+}
+
+function isSameVolume(volume: unknown, ours: V1Volume): boolean {
+  if (!isRecord(volume) || !isRecord(volume.secret)) return false
+  const { defaultMode, ...secret } = volume.secret
+  if (defaultMode !== undefined && defaultMode !== DEFAULT_SECRET_MODE) return false
+  return isDeepStrictEqual({ ...volume, secret }, ours)
+}
+
+/**
+ * The path of an existing mount that takes ours: the same path, or one inside it (the runtime
+ * would have to create it inside a read-only Secret volume). A mount above ours is fine:
+ * nested mounts are how Kubernetes layers volumes.
+ */
+function findMountClash(existing: readonly unknown[], ours: V1VolumeMount): string | 'identical' | undefined {
+  let identical = false
+  for (const mount of existing) {
+    if (!isRecord(mount) || typeof mount.mountPath !== 'string') continue
+    const path = normalizeMountPath(mount.mountPath)
+    if (path !== ours.mountPath && !path.startsWith(`${ours.mountPath}/`)) continue
+    if (!isDeepStrictEqual(mount, ours)) return mount.mountPath
+    identical = true
+  }
+  return identical ? 'identical' : undefined
+}

@@ -1,0 +1,94 @@
+// Builds the fastify app without listening: tests use app.inject(), main.ts adds the socket.
+import Fastify, { LogController, type FastifyError, type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server as HttpsServer } from 'node:https'
+import type { SecureContextOptions } from 'node:tls'
+import type { InjectionSettings } from '../core/injection/types.ts'
+import { createMetrics, type WebhookMetrics } from './metrics.ts'
+import { admitReview, describeTarget, parseAdmissionReview, reviewUid } from './review.ts'
+import { toHttpError } from './http-errors.ts'
+
+/** The apiserver caps a request at 3 MiB; a review wraps one object, so 4 MiB admits every real review. */
+export const BODY_LIMIT_BYTES = 4 * 1024 * 1024
+/** Above the apiserver's 90 s idle timeout, so the server never closes a connection the client is about to reuse. */
+export const KEEP_ALIVE_TIMEOUT_MS = 100_000
+
+export interface ServingState {
+  /** True once a serving certificate has been loaded. */
+  certLoaded: boolean
+  /** True after SIGTERM: readiness fails while requests are still served. */
+  draining: boolean
+}
+
+export interface BuildOptions {
+  readonly injection: InjectionSettings
+  readonly https?: SecureContextOptions
+  readonly logger?: FastifyServerOptions['logger'] | false
+  readonly loggerInstance?: FastifyServerOptions['loggerInstance']
+  readonly state?: ServingState
+  readonly metrics?: WebhookMetrics
+}
+
+export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: ServingState; metrics: WebhookMetrics } {
+  const state = opts.state ?? { certLoaded: opts.https !== undefined, draining: false }
+  const metrics = opts.metrics ?? createMetrics({ processMetrics: true })
+  const base: FastifyServerOptions = {
+    bodyLimit: BODY_LIMIT_BYTES,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    forceCloseConnections: 'idle',
+    // One log line per admission from the route, not fastify's two per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+  }
+  if (opts.loggerInstance !== undefined) base.loggerInstance = opts.loggerInstance
+  else base.logger = opts.logger ?? false
+  // One app type for both: tests use plain HTTP through inject(), main.ts serves HTTPS.
+  const app = (opts.https === undefined
+    ? Fastify(base)
+    : Fastify({ ...base, https: opts.https } as FastifyHttpsOptions<HttpsServer>)) as unknown as FastifyInstance
+
+  // Reviews are JSON; fastify's default text/plain parser would turn a 415 into a 400.
+  app.removeContentTypeParser('text/plain')
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const httpError = toHttpError(err)
+    metrics.errors.inc({ code: httpError.code })
+    const uid = reviewUid(request.body)
+    const log = uid === undefined ? request.log : request.log.child({ uid })
+    if (httpError.statusCode >= 500) log.error({ err, code: httpError.code }, 'request failed')
+    else log.warn({ code: httpError.code, statusCode: httpError.statusCode }, httpError.message)
+    void reply.code(httpError.statusCode).send(httpError)
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    metrics.errors.inc({ code: 'ERR_NOT_FOUND' })
+    void reply.code(404).send({ statusCode: 404, code: 'ERR_NOT_FOUND', message: `no route ${request.method} ${request.url}` })
+  })
+
+  app.post('/mutate', async (request, reply) => {
+    const started = process.hrtime.bigint()
+    const review = parseAdmissionReview(request.body)
+    const { body, decision } = admitReview(review, opts.injection)
+    const target = describeTarget(review.request)
+    const log = request.log.child({ uid: review.request.uid, namespace: target.namespace, name: target.name, operation: review.request.operation })
+    const reason = decision.outcome === 'injected' ? '' : decision.reason
+    const role = decision.outcome === 'injected' ? decision.role : ''
+    metrics.admissions.inc({ outcome: decision.outcome, reason, role })
+    if (decision.outcome === 'injected') log.info({ role }, 'injected')
+    else if (body.response.warnings !== undefined) log.warn({ reason, warnings: body.response.warnings }, 'not injected')
+    else log.debug({ outcome: decision.outcome, reason }, 'not injected')
+    metrics.latency.observe({ outcome: decision.outcome }, Number(process.hrtime.bigint() - started) / 1e9)
+    return reply.send(body)
+  })
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (_request, reply) => {
+    if (!state.certLoaded) return reply.code(503).send({ status: 'not ready', reason: 'serving certificate not loaded' })
+    if (state.draining) return reply.code(503).send({ status: 'not ready', reason: 'draining' })
+    return { status: 'ready' }
+  })
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics()
+    return reply.type(metrics.registry.contentType).send(text)
+  })
+  return { app, state, metrics }
+}

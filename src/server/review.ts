@@ -1,0 +1,95 @@
+// AdmissionReview v1 in, AdmissionReview v1 out. Pure: the route only adapts HTTP to these functions.
+import { injectPod } from '../core/injection/inject-pod.ts'
+import { WARNED_SKIP_REASONS, type InjectionSettings, type PodRole, type SkipReason } from '../core/injection/types.ts'
+import { InjectorError } from '../errors.ts'
+
+export interface AdmissionRequest {
+  readonly uid: string
+  readonly kind?: { group?: string; version?: string; kind?: string }
+  readonly resource?: { group?: string; version?: string; resource?: string }
+  readonly subResource?: string
+  readonly operation?: string
+  readonly namespace?: string
+  readonly name?: string
+  readonly object?: unknown
+}
+
+export interface AdmissionReview {
+  readonly apiVersion: string
+  readonly kind: 'AdmissionReview'
+  readonly request: AdmissionRequest
+}
+
+export interface AdmissionResponseBody {
+  apiVersion: string
+  kind: 'AdmissionReview'
+  response: {
+    uid: string
+    allowed: true
+    patchType?: 'JSONPatch'
+    patch?: string
+    warnings?: string[]
+  }
+}
+
+/** What happened to one review, for logs and metrics. */
+export type Decision =
+  | { readonly outcome: 'injected'; readonly role: PodRole }
+  | { readonly outcome: 'skipped'; readonly reason: SkipReason }
+  | { readonly outcome: 'ignored'; readonly reason: 'not-pod-create' }
+
+const API_VERSION = 'admission.k8s.io/v1'
+
+/** Validates the envelope; throws ERR_MALFORMED_REVIEW (HTTP 400) when it is not a v1 AdmissionReview. */
+export function parseAdmissionReview(body: unknown): AdmissionReview {
+  if (!isObject(body)) throw malformed('the body is not a JSON object')
+  if (body.apiVersion !== API_VERSION) throw malformed(`apiVersion must be "${API_VERSION}"`)
+  if (body.kind !== 'AdmissionReview') throw malformed('kind must be "AdmissionReview"')
+  const request = body.request
+  if (!isObject(request)) throw malformed('request is missing')
+  if (typeof request.uid !== 'string' || request.uid === '') throw malformed('request.uid is missing')
+  return body as unknown as AdmissionReview
+}
+
+export function reviewUid(body: unknown): string | undefined {
+  if (!isObject(body) || !isObject(body.request)) return undefined
+  return typeof body.request.uid === 'string' ? body.request.uid : undefined
+}
+
+export function admitReview(review: AdmissionReview, settings: InjectionSettings): { body: AdmissionResponseBody; decision: Decision } {
+  const { request } = review
+  const base: AdmissionResponseBody = { apiVersion: API_VERSION, kind: 'AdmissionReview', response: { uid: request.uid, allowed: true } }
+  if (!isPodCreate(request)) return { body: base, decision: { outcome: 'ignored', reason: 'not-pod-create' } }
+  const result = injectPod(request.object, settings)
+  if (result.warnings.length > 0) base.response.warnings = result.warnings
+  if (result.outcome === 'skipped') {
+    if (!WARNED_SKIP_REASONS.has(result.reason)) delete base.response.warnings
+    return { body: base, decision: { outcome: 'skipped', reason: result.reason } }
+  }
+  base.response.patchType = 'JSONPatch'
+  base.response.patch = Buffer.from(JSON.stringify(result.patch)).toString('base64')
+  return { body: base, decision: { outcome: 'injected', role: result.role } }
+}
+
+function isPodCreate(request: AdmissionRequest): boolean {
+  const isPod = request.kind?.kind === 'Pod' && (request.kind.group ?? '') === '' && (request.subResource ?? '') === ''
+  return isPod && request.operation === 'CREATE'
+}
+
+/** Namespace and name for logs: controllers' pods often lack metadata.namespace and metadata.name. */
+export function describeTarget(request: AdmissionRequest): { namespace: string | undefined; name: string | undefined } {
+  const metadata = isObject(request.object) && isObject(request.object.metadata) ? request.object.metadata : {}
+  const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
+  return {
+    namespace: str(request.namespace) ?? str(metadata.namespace),
+    name: str(request.name) ?? str(metadata.name) ?? (str(metadata.generateName) === undefined ? undefined : `${str(metadata.generateName)}*`),
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function malformed(message: string): InjectorError {
+  return new InjectorError('ERR_MALFORMED_REVIEW', `malformed AdmissionReview: ${message}`)
+}

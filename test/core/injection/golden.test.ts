@@ -1,0 +1,136 @@
+// Golden tests: every Contour release's Deployment/DaemonSet pods and hand-written edge cases
+// go through injectPod; each patch is applied, checked against the design, compared with its
+// reviewed golden file, and injected again to prove idempotence.
+// Regenerate with `npm run golden:update`, then review the diff.
+import { readdirSync } from 'node:fs'
+import path from 'node:path'
+import type { V1Pod } from '@kubernetes/client-node'
+import t from 'tap'
+import type { Test } from 'tap'
+import { defaultInjectionSettings, injectPod } from '../../../src/core/injection/inject-pod.ts'
+import { WARNED_SKIP_REASONS } from '../../../src/core/injection/types.ts'
+import type { InjectionSettings, PodRole, SkipReason } from '../../../src/core/injection/types.ts'
+import { checkInjectedPod } from './support/check-injected-pod.ts'
+import { applyJsonPatch, casesDir, checkStaleGoldens, compareGolden, goldenDir, readYamlFile } from './support/golden-files.ts'
+import { loadUpstreamCases } from './support/load-upstream-pods.ts'
+import { classifyContainer, hasUpstreamTls, listContainers, makeInsecureVariant } from './support/upstream-variants.ts'
+
+const settings = defaultInjectionSettings('golden', 'contour-tls-injector:golden')
+
+interface IndexEntry {
+  name: string
+  sources?: string[]
+  outcome: 'injected' | 'skipped'
+  role?: PodRole
+  reason?: SkipReason
+}
+
+/** The role the design gives a pod, read by the test's own classification. */
+function expectRole(pod: V1Pod): PodRole {
+  const roles = new Set(listContainers(pod).map(classifyContainer))
+  const envoySide = roles.has('bootstrap') || roles.has('envoy')
+  return roles.has('serve') ? (envoySide ? 'co-located' : 'contour') : 'envoy'
+}
+
+/** Injects, applies, checks, compares with the golden file and proves a second pass is a no-op. */
+function runInjectedCase(t: Test, pod: V1Pod, options: { goldenFile: string; settings: InjectionSettings; role: PodRole; source?: string }): void {
+  const before = structuredClone(pod)
+  const result = injectPod(pod, options.settings)
+  t.same(pod, before, 'input not mutated')
+  if (result.outcome !== 'injected') {
+    t.fail(`expected injection, got ${result.outcome} (${result.reason})`)
+    return
+  }
+  t.equal(result.role, options.role, 'role')
+  t.same(result.warnings, [], 'no warnings')
+  const output = applyJsonPatch(pod, result.patch)
+  checkInjectedPod(t, pod, output, result.role, options.settings)
+  compareGolden(t, options.goldenFile, output, options.source)
+  t.same(injectPod(output, options.settings), { outcome: 'skipped', reason: 'already-injected', patch: [], warnings: [] }, 'second pass is a no-op')
+}
+
+const index: IndexEntry[] = []
+const goldenFiles = new Set<string>()
+const caseGoldenFiles = new Set<string>()
+const upstream = loadUpstreamCases()
+
+t.test('upstream Contour manifests', async (t) => {
+  t.ok(upstream.length >= 15, `found ${upstream.length} pod templates`)
+  for (const { name, sources, pod } of upstream) {
+    t.test(name, async (t) => {
+      if (!hasUpstreamTls(pod)) {
+        // v0.15.0: co-located and --insecure, injected as it ships.
+        const role = expectRole(pod)
+        goldenFiles.add(`${name}.injected.yaml`)
+        runInjectedCase(t, pod, { goldenFile: path.join(goldenDir, `${name}.injected.yaml`), settings, role, source: sources.join(', ') })
+        index.push({ name, sources, outcome: 'injected', role })
+        return
+      }
+      t.same(injectPod(pod, settings), { outcome: 'skipped', reason: 'tls-configured', patch: [], warnings: [] }, 'certgen TLS is left alone')
+      index.push({ name, sources, outcome: 'skipped', reason: 'tls-configured' })
+      const variantName = `${name}--insecure`
+      const variant = makeInsecureVariant(pod)
+      const role = expectRole(variant)
+      t.notOk(hasUpstreamTls(variant), 'the insecure variant has no TLS flags')
+      goldenFiles.add(`${variantName}.injected.yaml`)
+      t.test(variantName, async (t) => {
+        runInjectedCase(t, variant, {
+          goldenFile: path.join(goldenDir, `${variantName}.injected.yaml`),
+          settings,
+          role,
+          source: `${sources.join(', ')} without certgen TLS, with --insecure`,
+        })
+      })
+      index.push({ name: variantName, outcome: 'injected', role })
+    })
+  }
+})
+
+interface CaseExpectation {
+  description: string
+  outcome: 'injected' | 'skipped'
+  role?: PodRole
+  reason?: SkipReason
+  warning?: boolean
+  settings?: Partial<InjectionSettings>
+}
+
+const caseNames = readdirSync(casesDir)
+  .filter((file) => file.endsWith('.yaml') && !file.endsWith('.expect.yaml') && !file.endsWith('.injected.yaml'))
+  .map((file) => file.replace(/\.yaml$/, ''))
+  .sort()
+
+t.test('hand-written cases', async (t) => {
+  t.ok(caseNames.length >= 15, `found ${caseNames.length} cases`)
+  for (const name of caseNames) {
+    t.test(name, async (t) => {
+      const pod = readYamlFile(path.join(casesDir, `${name}.yaml`)) as V1Pod
+      const expectation = readYamlFile(path.join(casesDir, `${name}.expect.yaml`)) as CaseExpectation
+      const caseSettings = { ...settings, ...expectation.settings }
+      if (expectation.outcome === 'injected') {
+        caseGoldenFiles.add(`${name}.injected.yaml`)
+        runInjectedCase(t, pod, {
+          goldenFile: path.join(casesDir, `${name}.injected.yaml`),
+          settings: caseSettings,
+          role: expectation.role ?? expectRole(pod),
+          source: `test/fixtures/injection/cases/${name}.yaml`,
+        })
+        return
+      }
+      const result = injectPod(pod, caseSettings)
+      t.equal(result.outcome, 'skipped')
+      if (result.outcome !== 'skipped') return
+      t.equal(result.reason, expectation.reason, 'skip reason')
+      t.same(result.patch, [], 'no patch')
+      t.equal(result.warnings.length, expectation.warning === true ? 1 : 0, 'warning when the reason deserves one')
+      t.equal(WARNED_SKIP_REASONS.has(result.reason), expectation.warning === true, 'the reason is a warned one')
+      for (const warning of result.warnings) t.match(warning, `(${result.reason})`, 'warning names the reason')
+    })
+  }
+})
+
+t.test('golden bookkeeping', async (t) => {
+  compareGolden(t, path.join(goldenDir, 'index.yaml'), { cases: index })
+  checkStaleGoldens(t, goldenDir, goldenFiles, '.injected.yaml')
+  checkStaleGoldens(t, casesDir, caseGoldenFiles, '.injected.yaml')
+})

@@ -1,0 +1,205 @@
+// Properties over generated pods: random mixtures of Contour, Envoy and other containers, argv
+// shapes, pre-existing (and colliding) volumes and mounts, and junk. Whatever comes in, the
+// engine answers; whatever it patches stays a valid pod; a second pass changes nothing.
+import type { V1Container, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import fc from 'fast-check'
+import t from 'tap'
+import { defaultInjectionSettings, injectPod } from '../../../src/core/injection/inject-pod.ts'
+import { Annotations, SkipReasons, WARNED_SKIP_REASONS } from '../../../src/core/injection/types.ts'
+import type { InjectionResult } from '../../../src/core/injection/types.ts'
+import { applyJsonPatch } from './support/golden-files.ts'
+
+const settings = defaultInjectionSettings('prop', 'contour-tls-injector:prop')
+const NUM_RUNS = 500
+
+const TLS_FLAGS = ['--contour-cafile', '--contour-cert-file', '--contour-key-file', '--envoy-cafile', '--envoy-cert-file', '--envoy-key-file']
+const TLS_ENV = ['CONTOUR_CAFILE', 'CONTOUR_CERT_FILE', 'CONTOUR_KEY_FILE', 'ENVOY_CAFILE', 'ENVOY_CERT_FILE', 'ENVOY_KEY_FILE']
+const VOLUME_NAMES = ['config', 'certs', 'admin', 'contour-tls-injection-ca', 'contour-tls-injection-contour', 'contour-tls-injection-envoy']
+const MOUNT_PATHS = ['/config', '/certs', '/admin', '/etc/tls', '/etc/tls/ca', '/etc/tls/ca/', '/etc/tls/contour', '/etc/tls/envoy/x', '/etc']
+
+const flagArb = fc.oneof(
+  { weight: 16, arbitrary: fc.constantFrom('--incluster', '--insecure', '--insecure=true', '--xds-port=8001', '--', '-v') },
+  { weight: 1, arbitrary: fc.constantFrom(...TLS_FLAGS).map((flag) => `${flag}=/certs/x`) },
+  { weight: 1, arbitrary: fc.constantFrom(...TLS_FLAGS, '--xds-address', '--xds-address').map((flag) => [flag, 'contour']) },
+)
+
+const argvArb: fc.Arbitrary<string[]> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc
+      .tuple(fc.constantFrom('contour', '/bin/contour'), fc.constantFrom('serve', 'bootstrap', 'certgen', 'envoy'), fc.array(flagArb, { maxLength: 5 }))
+      .map(([exe, sub, flags]) => [exe, sub, ...flags.flat()]),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<string[]>(
+      ['contour', 'serve', '--contour-cafile=/c', '--contour-cert-file', '/t', '--contour-key-file=/k'],
+      ['contour', 'bootstrap', '/config/envoy.json', '--envoy-cafile=/c', '--envoy-cert-file=/t', '--envoy-key-file', '/k'],
+    ),
+  },
+  { weight: 4, arbitrary: fc.constantFrom<string[]>(['envoy', '-c', '/config/envoy.json'], ['/bin/contour', 'envoy', 'shutdown-manager'], ['nginx'], []) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('contour serve --insecure', 'exec envoy -c x', 'echo hi', 'contour bootstrap /c').map((script) => ['sh', '-c', script]),
+  },
+)
+
+/** Splits an argv between command and args the ways manifests do (either may be absent). */
+const splitArgvArb = argvArb.chain((argv) =>
+  fc.tuple(fc.constant(argv), fc.integer({ min: -1, max: argv.length })).map(([all, at]) =>
+    at === -1 ? { args: all } : at === all.length ? { command: all } : { command: all.slice(0, at), args: all.slice(at) },
+  ),
+)
+
+const volumeArb: fc.Arbitrary<V1Volume> = fc.tuple(fc.constantFrom(...VOLUME_NAMES), fc.integer({ min: 0, max: 3 })).map(([name, variant]) => {
+  const secretName = { 'contour-tls-injection-ca': 'contour-ca', 'contour-tls-injection-contour': 'contour-tls', 'contour-tls-injection-envoy': 'envoy-tls' }[name] ?? name
+  if (variant === 0) return { name, emptyDir: {} }
+  if (variant === 1) return { name, configMap: { name } }
+  if (variant === 2) return { name, secret: { secretName, optional: true } }
+  return { name, secret: { secretName, optional: true, defaultMode: 420 } }
+})
+
+// Biased towards our own names and paths, where the collisions are.
+const mountArb: fc.Arbitrary<V1VolumeMount> = fc.record(
+  {
+    name: fc.constantFrom(...VOLUME_NAMES),
+    mountPath: fc.oneof(fc.constantFrom(...MOUNT_PATHS), fc.constantFrom('/etc/tls/ca', '/etc/tls/contour', '/etc/tls/envoy')),
+    readOnly: fc.boolean(),
+  },
+  { requiredKeys: ['name', 'mountPath'] },
+)
+
+const containerArb: fc.Arbitrary<V1Container> = fc
+  .record({
+    name: fc.oneof(
+      { weight: 30, arbitrary: fc.constantFrom('contour', 'envoy', 'envoy-initconfig', 'shutdown-manager', 'sidecar') },
+      { weight: 1, arbitrary: fc.constant('bootstrap-tls') },
+    ),
+    argv: splitArgvArb,
+    env: fc.oneof(
+      { weight: 6, arbitrary: fc.constant(undefined) },
+      { weight: 1, arbitrary: fc.subarray(TLS_ENV).map((names) => names.map((name) => ({ name, value: '/x' }))) },
+    ),
+    volumeMounts: fc.option(fc.array(mountArb, { maxLength: 3 }), { nil: undefined }),
+  })
+  .map(({ name, argv, env, volumeMounts }) => ({ name, ...argv, ...(env === undefined ? {} : { env }), ...(volumeMounts === undefined ? {} : { volumeMounts }) }))
+
+const annotationsArb = fc.option(
+  fc.dictionary(
+    fc.oneof(
+      { weight: 1, arbitrary: fc.constantFrom(Annotations.inject, Annotations.status) },
+      { weight: 4, arbitrary: fc.constantFrom(Annotations.rotate, 'a/b~c', 'prometheus.io/port') },
+    ),
+    fc.constantFrom('false', 'true', 'injected; role=contour', 'junk', ''),
+    { maxKeys: 3 },
+  ),
+  { nil: undefined },
+)
+
+/** A pod the apiserver would accept: unique volume names, mounts backed by volumes, unique paths. */
+const validPodArb: fc.Arbitrary<V1Pod> = fc
+  .record({
+    annotations: annotationsArb,
+    initContainers: fc.option(fc.array(containerArb, { maxLength: 2 }), { nil: undefined }),
+    containers: fc.array(containerArb, { minLength: 1, maxLength: 3 }),
+    volumes: fc.option(fc.uniqueArray(volumeArb, { selector: (volume) => volume.name, maxLength: 4 }), { nil: undefined, freq: 4 }),
+  })
+  .map(({ annotations, initContainers, containers, volumes }) => {
+    const names = new Set((volumes ?? []).map((volume) => volume.name))
+    const fix = (container: V1Container): V1Container => {
+      if (container.volumeMounts === undefined) return container
+      const paths = new Set<string>()
+      const volumeMounts = container.volumeMounts.filter((mount) => {
+        const path = mount.mountPath.replace(/\/$/, '')
+        if (!names.has(mount.name) || paths.has(path)) return false
+        paths.add(path)
+        return true
+      })
+      return { ...container, volumeMounts }
+    }
+    const spec = {
+      containers: containers.map(fix),
+      ...(initContainers === undefined ? {} : { initContainers: initContainers.map(fix) }),
+      ...(volumes === undefined ? {} : { volumes }),
+    }
+    return { apiVersion: 'v1', kind: 'Pod', ...(annotations === undefined ? {} : { metadata: { annotations } }), spec }
+  })
+
+/** A valid pod with one member replaced by anything at all. */
+const junkPodArb: fc.Arbitrary<unknown> = fc
+  .tuple(validPodArb, fc.constantFrom('metadata', 'spec.containers.0', 'spec.containers.0.args', 'spec.volumes', 'spec.containers.0.volumeMounts', 'spec.initContainers'), fc.anything())
+  .map(([pod, path, junk]) => {
+    const copy: Record<string, unknown> = structuredClone(pod) as Record<string, unknown>
+    const keys = path.split('.')
+    let target: unknown = copy
+    for (const key of keys.slice(0, -1)) target = (target as Record<string, unknown> | undefined)?.[key]
+    if (typeof target === 'object' && target !== null) (target as Record<string, unknown>)[keys.at(-1) ?? ''] = junk
+    return copy
+  })
+
+function listContainers(pod: V1Pod): V1Container[] {
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
+}
+
+function isValidPod(pod: V1Pod): boolean {
+  const names = (pod.spec?.volumes ?? []).map((volume) => volume.name)
+  if (new Set(names).size !== names.length) return false
+  return listContainers(pod).every((container) => {
+    const mounts = container.volumeMounts ?? []
+    const paths = mounts.map((mount) => mount.mountPath.replace(/\/$/, ''))
+    return new Set(paths).size === paths.length && mounts.every((mount) => names.includes(mount.name))
+  })
+}
+
+function checkResultShape(result: InjectionResult): void {
+  if (result.outcome === 'skipped') {
+    if (result.patch.length !== 0) throw new Error('skipped with a patch')
+    if (result.warnings.length !== (WARNED_SKIP_REASONS.has(result.reason) ? 1 : 0)) throw new Error('warning mismatch')
+  } else if (result.warnings.length !== 0 || result.patch.length === 0) throw new Error('injected needs a patch and no warnings')
+}
+
+/** Applies the patch, checks the result and proves a second pass (with or without our annotation) is a no-op. */
+function checkPatched(pod: unknown, result: InjectionResult, requireValid: boolean): void {
+  const output = applyJsonPatch(pod, result.patch) as V1Pod
+  if (requireValid && !isValidPod(output)) throw new Error(`invalid pod after injection: ${JSON.stringify(output)}`)
+  if (output.spec?.initContainers?.[0]?.name !== 'bootstrap-tls') throw new Error('bootstrap-tls is not first')
+  const again = injectPod(output, settings)
+  if (again.outcome !== 'skipped' || again.reason !== SkipReasons.alreadyInjected || again.warnings.length > 0) {
+    throw new Error(`second pass: ${JSON.stringify(again)}`)
+  }
+  const withoutStatus = structuredClone(output)
+  delete withoutStatus.metadata?.annotations?.[Annotations.status]
+  if (injectPod(withoutStatus, settings).patch.length !== 0) throw new Error('the init container alone must mark the pod')
+}
+
+t.test('valid pods: a patch that applies, a valid pod, a no-op second pass', async (t) => {
+  const seen = new Map<string, number>()
+  fc.assert(
+    fc.property(validPodArb, (pod) => {
+      const before = structuredClone(pod)
+      const result = injectPod(pod, settings)
+      const key = result.outcome === 'skipped' ? result.reason : `injected:${result.role}`
+      seen.set(key, (seen.get(key) ?? 0) + 1)
+      checkResultShape(result)
+      if (JSON.stringify(pod) !== JSON.stringify(before)) throw new Error('input mutated')
+      if (result.outcome === 'injected') checkPatched(pod, result, true)
+    }),
+    { numRuns: NUM_RUNS },
+  )
+  t.comment(`outcomes: ${JSON.stringify(Object.fromEntries([...seen].sort()))}`)
+  for (const outcome of ['injected:contour', 'injected:envoy', 'injected:co-located', 'already-injected', 'tls-configured', 'partial-tls-flags', 'shell-wrapped', 'mount-path-taken', 'volume-name-taken']) {
+    t.ok((seen.get(outcome) ?? 0) > 0, `generator reaches ${outcome}`)
+  }
+})
+
+t.test('junk anywhere: never throws, and any patch still applies', async (t) => {
+  fc.assert(
+    fc.property(fc.oneof(junkPodArb, fc.anything()), (pod) => {
+      const result = injectPod(pod, settings)
+      checkResultShape(result)
+      if (result.outcome === 'injected') checkPatched(pod, result, false)
+    }),
+    { numRuns: NUM_RUNS },
+  )
+  t.pass('no exceptions')
+})
