@@ -64,19 +64,30 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
     void reply.code(404).send({ statusCode: 404, code: 'ERR_NOT_FOUND', message: `no route ${request.method} ${request.url}` })
   })
 
+  // Metric children are cached per label set: prom-client's label hashing is a visible per-request cost.
+  const admissionCounter = memoize((key: string) => {
+    const [outcome = '', reason = '', role = ''] = key.split('|')
+    return metrics.admissions.labels({ outcome, reason, role })
+  })
+  const latencyHistogram = memoize((outcome: string) => metrics.latency.labels({ outcome }))
+
   app.post('/mutate', async (request, reply) => {
     const started = process.hrtime.bigint()
     const review = parseAdmissionReview(request.body)
     const { body, decision } = admitReview(review, opts.injection)
-    const target = describeTarget(review.request)
-    const log = request.log.child({ uid: review.request.uid, namespace: target.namespace, name: target.name, operation: review.request.operation })
     const reason = decision.outcome === 'injected' ? '' : decision.reason
     const role = decision.outcome === 'injected' ? decision.role : ''
-    metrics.admissions.inc({ outcome: decision.outcome, reason, role })
-    if (decision.outcome === 'injected') log.info({ role }, 'injected')
-    else if (body.response.warnings !== undefined) log.warn({ reason, warnings: body.response.warnings }, 'not injected')
-    else log.debug({ outcome: decision.outcome, reason }, 'not injected')
-    metrics.latency.observe({ outcome: decision.outcome }, Number(process.hrtime.bigint() - started) / 1e9)
+    admissionCounter(`${decision.outcome}|${reason}|${role}`).inc()
+    const level = decision.outcome === 'injected' ? 'info' : body.response.warnings !== undefined ? 'warn' : 'debug'
+    // A child logger per request costs more than the injection itself: build it only when it logs.
+    if (request.log.isLevelEnabled(level)) {
+      const target = describeTarget(review.request)
+      const log = request.log.child({ uid: review.request.uid, namespace: target.namespace, name: target.name, operation: review.request.operation })
+      if (decision.outcome === 'injected') log.info({ role }, 'injected')
+      else if (level === 'warn') log.warn({ reason, warnings: body.response.warnings }, 'not injected')
+      else log.debug({ outcome: decision.outcome, reason }, 'not injected')
+    }
+    latencyHistogram(decision.outcome).observe(Number(process.hrtime.bigint() - started) / 1e9)
     return reply.send(body)
   })
 
@@ -91,4 +102,13 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
     return reply.type(metrics.registry.contentType).send(text)
   })
   return { app, state, metrics }
+}
+
+function memoize<T>(make: (key: string) => T): (key: string) => T {
+  const cache = new Map<string, T>()
+  return (key) => {
+    let value = cache.get(key)
+    if (value === undefined) cache.set(key, (value = make(key)))
+    return value
+  }
 }
