@@ -80,7 +80,8 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
     admissionCounter(`${decision.outcome}|${reason}|${role}`).inc()
     const level = decision.outcome === 'injected' ? 'info' : body.response.warnings !== undefined ? 'warn' : 'debug'
     // A child logger per request costs more than the injection itself: build it only when it logs.
-    if (request.log.isLevelEnabled(level)) {
+    // (fastify's no-op logger, used when logging is off, has no isLevelEnabled.)
+    if ((request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) === true) {
       const target = describeTarget(review.request)
       const log = request.log.child({ uid: review.request.uid, namespace: target.namespace, name: target.name, operation: review.request.operation })
       if (decision.outcome === 'injected') log.info({ role }, 'injected')
