@@ -1,0 +1,179 @@
+// The I/O loop around plan-secrets.ts: read the three Secrets, decide, write, and on any 409
+// read again, until the Secrets hold one coherent, usable set. Never logs Secret data.
+import { InjectorError } from '../errors.ts'
+import type { CertificateSet, CheckResult } from '../core/certs/types.ts'
+import type { Clock } from './clock.ts'
+import { formatDuration } from './duration.ts'
+import { BootstrapErrorCodes } from './exit-codes.ts'
+import { planSecrets, type OwnRound, type Plan } from './plan-secrets.ts'
+import { withRetry } from './retry.ts'
+import { describeSet, outcomeText, readAll, roundText, tryWrite, type Call, type EnsureOutcome } from './secret-io.ts'
+import {
+  buildSecretWrite,
+  nextTokens,
+  SECRET_ROLES,
+  type SecretNames,
+  type SecretRole,
+  type SetRecord,
+  type StoredSecret,
+} from './secret-model.ts'
+import type { SecretStore } from './secret-store.ts'
+
+export interface EnsureOptions {
+  readonly store: SecretStore
+  readonly names: SecretNames
+  readonly rotateToken: string
+  /** Issues a fresh set (issueCertificateSet bound to the namespace and issue flags). */
+  readonly issue: () => Promise<CertificateSet>
+  /** checkCertificateSet bound to the clock. */
+  readonly check: (set: CertificateSet) => CheckResult
+  readonly fingerprint: (set: CertificateSet) => string
+  readonly clock: Clock
+  readonly deadline: number
+  readonly log: (line: string) => void
+  readonly signal?: AbortSignal
+  /** How long a half-written set may stay unchanged before its writer is presumed gone. */
+  readonly takeoverAfterMs?: number
+  /** Pause between reads while another replica is writing. */
+  readonly pollMs?: number
+  readonly progressEveryMs?: number
+}
+
+export type { EnsureOutcome }
+
+export interface EnsuredSecrets {
+  readonly secrets: Readonly<Record<SecretRole, StoredSecret>>
+  readonly fingerprint: string
+  readonly notAfter: Date
+  /** 'created'/'renewed'/'rotated' when this process wrote the set, 'adopted' when another did meanwhile. */
+  readonly outcome: EnsureOutcome
+}
+
+export const DEFAULT_TAKEOVER_AFTER_MS = 20_000
+export const DEFAULT_POLL_MS = 1000
+
+interface Round extends OwnRound {
+  readonly set: CertificateSet
+  readonly record: SetRecord
+  readonly outcome: EnsureOutcome
+}
+
+export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets> {
+  const { clock, log, names } = opts
+  const takeoverAfterMs = opts.takeoverAfterMs ?? DEFAULT_TAKEOVER_AFTER_MS
+  const pollMs = opts.pollMs ?? DEFAULT_POLL_MS
+  const progressEveryMs = opts.progressEveryMs ?? 5000
+  const call: Call = (what, op) => withRetry(what, op, { clock, deadline: opts.deadline, signal: opts.signal, log })
+
+  const pause = (): Promise<void> => clock.sleep(50 + clock.random() * 150, opts.signal)
+  let round: Round | undefined
+  let wrote: Round | undefined
+  let lostRace = false
+  let pending: { key: string; since: number; lastLog: number } | undefined
+
+  for (;;) {
+    if (opts.signal?.aborted) throw new InjectorError(BootstrapErrorCodes.ERR_INTERRUPTED, 'stopped by a signal')
+    if (clock.now() > opts.deadline) {
+      throw new InjectorError(BootstrapErrorCodes.ERR_WAIT_TIMEOUT, 'timed out before the Secrets settled on one set')
+    }
+    const read = await readAll(opts.store, names, call, () => clock.now() > opts.deadline)
+    const key = SECRET_ROLES.map((r) => read[r]?.resourceVersion ?? '-').join('/')
+    const now = clock.now()
+    const plan: Plan = planSecrets({
+      names,
+      read,
+      check: opts.check,
+      rotateToken: opts.rotateToken,
+      round,
+      now,
+      pendingForMs: pending?.key === key ? now - pending.since : 0,
+      takeoverAfterMs,
+    })
+    if (plan.kind !== 'wait') pending = undefined
+
+    switch (plan.kind) {
+      case 'use': {
+        for (const w of plan.warnings) log(`warning: ${w}`)
+        const info = describeSet(plan.set, opts.fingerprint)
+        const outcome: EnsureOutcome = wrote?.fingerprint === info.fingerprint ? wrote.outcome : lostRace ? 'adopted' : 'used'
+        log(`${outcomeText(outcome)} set ${info.fingerprint.slice(0, 16)} in Secrets ${names.ca}, ${names.contour}, ${names.envoy} (not after ${info.notAfter.toISOString()})`)
+        return { secrets: plan.secrets, ...info, outcome }
+      }
+      case 'refuse':
+        throw new InjectorError(BootstrapErrorCodes.ERR_FOREIGN_SECRET, plan.detail)
+      case 'wait': {
+        if (pending?.key !== key) pending = { key, since: now, lastLog: -Infinity }
+        if (now - pending.lastLog >= progressEveryMs) {
+          log(`waiting: ${plan.detail} (${formatDuration(now - pending.since)} so far)`)
+          pending.lastLog = now
+        }
+        if (now >= opts.deadline) {
+          throw new InjectorError(BootstrapErrorCodes.ERR_WAIT_TIMEOUT, `timed out: ${plan.detail}`)
+        }
+        lostRace = true
+        await clock.sleep(Math.min(pollMs * (0.75 + clock.random() / 2), opts.deadline - now), opts.signal)
+        break
+      }
+      case 'create-ca': {
+        for (const w of plan.warnings) log(`warning: ${w}`)
+        const info = describeSet(plan.set, opts.fingerprint)
+        const record: SetRecord = { ...info, writtenAt: new Date(clock.now()), ...nextTokens(read, '') }
+        const write = buildSecretWrite('ca', names.ca, plan.set, record)
+        if (await tryWrite(`create Secret ${names.ca}`, () => opts.store.create(write), call, log, pause)) {
+          log(`created Secret ${names.ca} from the CA certificate the leaf Secrets carry`)
+        } else lostRace = true
+        break
+      }
+      case 'start-round': {
+        log(`writing a new set: ${roundText(plan.reason)}${plan.detail ? ` (${plan.detail})` : ''}`)
+        const set = await opts.issue()
+        const checked = opts.check(set)
+        if (!checked.ok) throw new InjectorError(BootstrapErrorCodes.ERR_CONFIG, `the newly issued set does not pass its own check: ${checked.reason}: ${checked.detail}`)
+        const record: SetRecord = { fingerprint: checked.fingerprint, notAfter: checked.notAfter, writtenAt: new Date(clock.now()), ...nextTokens(read, opts.rotateToken) }
+        const anchor = plan.anchor
+        const write = buildSecretWrite('ca', names.ca, set, record, anchor, 'writing')
+        const written = await tryWrite(
+          `${anchor ? 'replace' : 'create'} Secret ${names.ca}`,
+          () => (anchor ? opts.store.replace(write, anchor.resourceVersion) : opts.store.create(write)),
+          call,
+          log,
+          pause,
+        )
+        const outcome: EnsureOutcome = plan.reason === 'rotation' ? 'rotated' : plan.reason === 'renewal' || plan.reason === 'invalid' ? 'renewed' : 'created'
+        if (written) {
+          round = { set, record, outcome, fingerprint: record.fingerprint, caResourceVersion: written.resourceVersion }
+          wrote = round
+        } else {
+          lostRace = true
+          round = undefined
+        }
+        break
+      }
+      case 'finalize': {
+        const current = round
+        if (current === undefined) throw new Error('finalize without a round')
+        const write = buildSecretWrite('ca', names.ca, current.set, current.record, plan.anchor, 'complete')
+        await tryWrite(`mark Secret ${names.ca} complete`, () => opts.store.replace(write, plan.anchor.resourceVersion), call, log, pause)
+        // Either way the claim is spent: next time round the set is used, or someone else's adopted.
+        round = undefined
+        break
+      }
+      case 'continue-round': {
+        const current = round
+        if (current === undefined) throw new Error('continue-round without a round')
+        for (const { role, existing } of plan.leaves) {
+          const write = buildSecretWrite(role, names[role], current.set, current.record, existing)
+          const ok = await tryWrite(
+            `${existing ? 'replace' : 'create'} Secret ${write.name}`,
+            () => (existing ? opts.store.replace(write, existing.resourceVersion) : opts.store.create(write)),
+            call,
+            log,
+            pause,
+          )
+          if (!ok) break
+        }
+        break
+      }
+    }
+  }
+}

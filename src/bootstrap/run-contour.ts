@@ -1,0 +1,72 @@
+// `--role=contour`: make sure the three Secrets hold one usable set, then wait until this pod's
+// mounts hold exactly that material. Loaded lazily by main.ts: it pulls in the Kubernetes
+// client and (to issue sets) node-forge.
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { checkCertificateSet } from '../core/certs/check-set.ts'
+import { fingerprintSet } from '../core/certs/fingerprint.ts'
+import { resolveIssueOptions } from '../core/certs/issue-options.ts'
+import { issueCertificateSet } from '../core/certs/issue-set.ts'
+import type { IssueOptions } from '../core/certs/types.ts'
+import { loadKubeTarget } from '../kube/kube-config.ts'
+import { createKubeSecretStore } from '../kube/secret-store.ts'
+import type { BootstrapConfig } from './config.ts'
+import type { BootstrapContext } from './context.ts'
+import { ensureSecrets } from './ensure-secrets.ts'
+import { exactMaterialProbe, waitForFiles } from './wait-for-files.ts'
+
+type ContourConfig = Extract<BootstrapConfig, { mode: 'contour' }>
+
+export async function runContourRole(config: ContourConfig, ctx: BootstrapContext): Promise<void> {
+  const { clock, log } = ctx
+  const deadline = clock.now() + config.waitTimeoutMs
+  const target = loadKubeTarget({ kubeconfig: config.kubeconfig, namespace: config.namespace, env: ctx.env, serviceAccountDir: ctx.serviceAccountDir })
+  const issueOptions = (): IssueOptions => ({ namespace: target.namespace, ...config.issue, now: new Date(clock.now()) })
+  resolveIssueOptions(issueOptions()) // bad --key-bits, --extra-sans... fail now, not in the middle of a write
+  const { ca, contour, envoy } = config.secretNames
+  log(`role contour: namespace ${target.namespace}, Secrets ${ca}, ${contour}, ${envoy}, credentials from ${target.source === 'in-cluster' ? 'the service account' : 'the kubeconfig'} (${target.identity})`)
+
+  const store = createKubeSecretStore({ kubeConfig: target.kubeConfig, namespace: target.namespace, identity: target.identity, requestTimeoutMs: ctx.requestTimeoutMs })
+  const issue = ctx.issue ?? issueCertificateSet
+  const ensured = await ensureSecrets({
+    store,
+    names: config.secretNames,
+    rotateToken: config.rotateToken,
+    issue: () => issue(issueOptions()),
+    check: (set) => checkCertificateSet(set, { now: new Date(clock.now()) }),
+    fingerprint: fingerprintSet,
+    clock,
+    deadline,
+    log,
+    signal: ctx.signal,
+    takeoverAfterMs: ctx.takeoverAfterMs,
+    pollMs: ctx.secretPollMs,
+    progressEveryMs: ctx.progressEveryMs,
+  })
+
+  const withEnvoy = config.colocated || (await isDirectory(join(config.tlsDir, 'envoy')))
+  const mounts = [
+    { dir: join(config.tlsDir, 'contour'), secretName: contour, data: ensured.secrets.contour.data },
+    { dir: join(config.tlsDir, 'ca'), secretName: ca, data: ensured.secrets.ca.data },
+    ...(withEnvoy ? [{ dir: join(config.tlsDir, 'envoy'), secretName: envoy, data: ensured.secrets.envoy.data }] : []),
+  ]
+  const why = config.colocated ? ' (--colocated)' : withEnvoy ? ` (${join(config.tlsDir, 'envoy')} exists: co-located pod)` : ''
+  log(`waiting for ${mounts.map((m) => m.dir).join(', ')} to hold the Secrets' material${why}`)
+  await waitForFiles('the mounted Secrets', exactMaterialProbe(mounts), {
+    clock,
+    deadline,
+    timeoutMs: config.waitTimeoutMs,
+    log,
+    signal: ctx.signal,
+    pollMs: ctx.pollMs,
+    progressEveryMs: ctx.progressEveryMs,
+  })
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory()
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,81 @@
+// The reads and writes of ensure-secrets: a consistent snapshot of the three Secrets, and writes
+// that report a lost race instead of throwing. Plus the wording of its log lines.
+import { X509Certificate } from 'node:crypto'
+import type { CertificateSet } from '../core/certs/types.ts'
+import { InjectorError } from '../errors.ts'
+import { BootstrapErrorCodes } from './exit-codes.ts'
+import type { RoundReason } from './plan-secrets.ts'
+import type { ReadSecrets, SecretNames, SecretRole, StoredSecret } from './secret-model.ts'
+import { isStoreError, type SecretStore } from './secret-store.ts'
+
+export type Call = <T>(what: string, op: () => Promise<T>) => Promise<T>
+export type EnsureOutcome = 'used' | 'created' | 'renewed' | 'rotated' | 'adopted'
+
+/**
+ * A consistent snapshot: the CA Secret, then the leaves, then the CA Secret again, until it did
+ * not change in between. Every change of a leaf by the protocol happens while the CA Secret holds a
+ * claim that is changed afterwards (finalize), so writes guarded by what this snapshot saw can
+ * never land on a state it did not see. Reading all three at once could pair a new CA Secret
+ * with old leaves and make a finished set look broken.
+ */
+export async function readAll(
+  store: SecretStore,
+  names: SecretNames,
+  call: Call,
+  pastDeadline: () => boolean,
+): Promise<ReadSecrets> {
+  const get = (role: SecretRole): Promise<StoredSecret | undefined> => call(`get Secret ${names[role]}`, () => store.get(names[role]))
+  let ca = await get('ca')
+  for (;;) {
+    const [contour, envoy] = await Promise.all([get('contour'), get('envoy')])
+    const again = await get('ca')
+    if (again?.resourceVersion === ca?.resourceVersion) return { ca: again, contour, envoy }
+    if (pastDeadline()) throw new InjectorError(BootstrapErrorCodes.ERR_WAIT_TIMEOUT, `timed out: Secret ${names.ca} kept changing while the Secrets were read`)
+    ca = again
+  }
+}
+
+/** A write that lost a race (409 either way, or 404 on replace) answers undefined: read again. */
+export async function tryWrite(
+  what: string,
+  op: () => Promise<StoredSecret>,
+  call: Call,
+  log: (line: string) => void,
+  pause: () => Promise<void>,
+): Promise<StoredSecret | undefined> {
+  try {
+    const written = await call(what, op)
+    log(`${what}: done`)
+    return written
+  } catch (err) {
+    if (!isStoreError(err, 'already-exists', 'conflict', 'not-found')) throw err
+    log(`${what}: ${err.kind === 'already-exists' ? 'already exists' : err.kind === 'conflict' ? 'changed meanwhile' : 'gone meanwhile'}; reading it again`)
+    // A short jittered pause keeps racing replicas from re-reading in lockstep.
+    await pause()
+    return undefined
+  }
+}
+
+export function describeSet(set: CertificateSet, fingerprint: (set: CertificateSet) => string): { fingerprint: string; notAfter: Date } {
+  const notAfter = [set.caCert, set.contourCert, set.envoyCert]
+    .map((pem) => new X509Certificate(pem).validToDate)
+    .reduce((a, b) => (a < b ? a : b))
+  return { fingerprint: fingerprint(set), notAfter }
+}
+
+export function roundText(reason: RoundReason): string {
+  const texts: Record<RoundReason, string> = {
+    missing: 'the Secrets do not exist',
+    incomplete: 'some of the Secrets are missing',
+    invalid: 'the Secrets hold no valid set',
+    renewal: 'the set is due for renewal',
+    rotation: 'rotation requested',
+    takeover: 'taking over a set another replica left half-written',
+  }
+  return texts[reason]
+}
+
+export function outcomeText(outcome: EnsureOutcome): string {
+  return { used: 'using the existing', created: 'created a new', renewed: 'renewed the', rotated: 'rotated to a new', adopted: 'adopted another replica\'s' }[outcome]
+}
+

@@ -1,0 +1,182 @@
+// The three Secrets as plain data, and the pure conversions between them and a CertificateSet.
+import { InjectorError } from '../errors.ts'
+import type { CertificateSet } from '../core/certs/types.ts'
+import { BootstrapErrorCodes } from './exit-codes.ts'
+
+export interface SecretNames {
+  readonly contour: string
+  readonly envoy: string
+  readonly ca: string
+}
+export type SecretRole = keyof SecretNames
+export const SECRET_ROLES: readonly SecretRole[] = ['ca', 'contour', 'envoy']
+
+export const MANAGED_BY = { key: 'app.kubernetes.io/managed-by', value: 'contour-tls-injector' } as const
+export const SecretAnnotations = {
+  fingerprint: 'contour-tls-injection/fingerprint',
+  notAfter: 'contour-tls-injection/not-after',
+  /** When the Secret was written as part of its set; tells a stalled half-written set from a live one. */
+  writtenAt: 'contour-tls-injection/written-at',
+  /** On the CA Secret only: `writing` while its writer still writes the leaves, then `complete`. */
+  setState: 'contour-tls-injection/set-state',
+  rotateToken: 'contour-tls-injection/rotate-token',
+  /** JSON array of tokens already honoured, so a restarted pod of an older rollout can't flip back. */
+  rotateTokenHistory: 'contour-tls-injection/rotate-token-history',
+} as const
+export const ROTATE_HISTORY_LENGTH = 10
+
+export const TLS_SECRET_TYPE = 'kubernetes.io/tls'
+export const OPAQUE_SECRET_TYPE = 'Opaque'
+
+/** A Secret as read: data decoded to bytes. */
+export interface StoredSecret {
+  readonly name: string
+  readonly type: string
+  readonly data: Readonly<Record<string, Buffer>>
+  readonly labels: Readonly<Record<string, string>>
+  readonly annotations: Readonly<Record<string, string>>
+  readonly resourceVersion: string
+}
+
+/** A Secret to write; `resourceVersion` makes a replace conditional on nobody having written since. */
+export interface SecretWrite {
+  readonly name: string
+  readonly type: string
+  readonly data: Readonly<Record<string, Buffer>>
+  readonly labels: Readonly<Record<string, string>>
+  readonly annotations: Readonly<Record<string, string>>
+}
+
+export type ReadSecrets = Readonly<Partial<Record<SecretRole, StoredSecret>>>
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+export function validateSecretName(flag: string, name: string): string {
+  if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+    throw new InjectorError(BootstrapErrorCodes.ERR_CONFIG, `--${flag}: "${name}" is not a valid Secret name`)
+  }
+  return name
+}
+
+export function isManaged(secret: StoredSecret): boolean {
+  return secret.labels[MANAGED_BY.key] === MANAGED_BY.value
+}
+
+export function textOf(secret: StoredSecret | undefined, key: string): string | undefined {
+  return secret?.data[key]?.toString('utf8')
+}
+
+/**
+ * The set the three Secrets hold, if every piece is there. A missing CA Secret is filled from the
+ * leaves' `ca.crt` when both carry the same one (cert-manager and `contour certgen`'s compact
+ * layout have no separate CA Secret).
+ */
+export function setFromSecrets(read: ReadSecrets): { set: CertificateSet } | { missing: string } {
+  const caCert = read.ca ? textOf(read.ca, 'ca.crt') : derivedCaCert(read)
+  const set = {
+    caCert,
+    contourCert: textOf(read.contour, 'tls.crt'),
+    contourKey: textOf(read.contour, 'tls.key'),
+    envoyCert: textOf(read.envoy, 'tls.crt'),
+    envoyKey: textOf(read.envoy, 'tls.key'),
+  }
+  const labels: Record<keyof typeof set, string> = {
+    caCert: read.ca ? `ca.crt of Secret ${read.ca.name}` : 'the CA Secret',
+    contourCert: 'tls.crt of the Contour Secret',
+    contourKey: 'tls.key of the Contour Secret',
+    envoyCert: 'tls.crt of the Envoy Secret',
+    envoyKey: 'tls.key of the Envoy Secret',
+  }
+  for (const [field, value] of Object.entries(set)) {
+    if (value === undefined || value.trim() === '') return { missing: labels[field as keyof typeof set] }
+  }
+  return { set: set as CertificateSet }
+}
+
+function derivedCaCert(read: ReadSecrets): string | undefined {
+  const a = textOf(read.contour, 'ca.crt')
+  const b = textOf(read.envoy, 'ca.crt')
+  return a !== undefined && b !== undefined && a.trim() === b.trim() ? a : undefined
+}
+
+export type SetState = 'writing' | 'complete'
+
+/** What a new or renewed Secret records about the set it belongs to. */
+export interface SetRecord {
+  readonly fingerprint: string
+  readonly notAfter: Date
+  readonly writtenAt: Date
+  readonly rotateToken: string
+  readonly rotateTokenHistory: readonly string[]
+}
+
+/**
+ * The Secret for one role of `set`. Labels and annotations someone else put on an existing Secret
+ * are kept (a replace is a full PUT); data is exactly ours, so a stray key (say a CA key) goes.
+ */
+export function buildSecretWrite(
+  role: SecretRole,
+  name: string,
+  set: CertificateSet,
+  record: SetRecord,
+  existing?: StoredSecret,
+  caState: SetState = 'complete',
+): SecretWrite {
+  const annotations: Record<string, string> = {
+    ...existing?.annotations,
+    [SecretAnnotations.fingerprint]: record.fingerprint,
+    [SecretAnnotations.notAfter]: record.notAfter.toISOString(),
+    [SecretAnnotations.writtenAt]: record.writtenAt.toISOString(),
+    [SecretAnnotations.rotateToken]: record.rotateToken,
+    [SecretAnnotations.rotateTokenHistory]: JSON.stringify(record.rotateTokenHistory),
+  }
+  if (role === 'ca') annotations[SecretAnnotations.setState] = caState
+  else delete annotations[SecretAnnotations.setState]
+  const labels = { ...existing?.labels, [MANAGED_BY.key]: MANAGED_BY.value }
+  const ca = Buffer.from(set.caCert)
+  const data: Record<string, Buffer> =
+    role === 'ca'
+      ? { 'ca.crt': ca }
+      : role === 'contour'
+        ? { 'tls.crt': Buffer.from(set.contourCert), 'tls.key': Buffer.from(set.contourKey), 'ca.crt': ca }
+        : { 'tls.crt': Buffer.from(set.envoyCert), 'tls.key': Buffer.from(set.envoyKey), 'ca.crt': ca }
+  return { name, type: role === 'ca' ? OPAQUE_SECRET_TYPE : TLS_SECRET_TYPE, data, labels, annotations }
+}
+
+/** The rotate tokens recorded on the managed Secrets: the current ones and the history. */
+export function recordedTokens(read: ReadSecrets): { current: string[]; seen: Set<string> } {
+  const current: string[] = []
+  const seen = new Set<string>()
+  for (const role of SECRET_ROLES) {
+    const secret = read[role]
+    if (secret === undefined || !isManaged(secret)) continue
+    const token = secret.annotations[SecretAnnotations.rotateToken] ?? ''
+    current.push(token)
+    seen.add(token)
+    for (const old of parseHistory(secret.annotations[SecretAnnotations.rotateTokenHistory])) seen.add(old)
+  }
+  return { current, seen }
+}
+
+/**
+ * What a new set records: the token now honoured (or, for a plain renewal, the one already
+ * recorded) and every earlier token, newest last, at most ROTATE_HISTORY_LENGTH.
+ */
+export function nextTokens(read: ReadSecrets, token: string): { rotateToken: string; rotateTokenHistory: string[] } {
+  const anchor = [read.ca, read.contour, read.envoy].find((s) => s !== undefined && isManaged(s))
+  const previous = anchor?.annotations[SecretAnnotations.rotateToken] ?? ''
+  const current = token !== '' ? token : previous
+  const all = [...parseHistory(anchor?.annotations[SecretAnnotations.rotateTokenHistory]), previous, current].filter((t) => t !== '')
+  const deduped = all.filter((t, i) => all.lastIndexOf(t) === i)
+  return { rotateToken: current, rotateTokenHistory: deduped.slice(-ROTATE_HISTORY_LENGTH) }
+}
+
+function parseHistory(raw: string | undefined): string[] {
+  if (raw === undefined) return []
+  try {
+    const parsed: unknown = JSON.parse(raw)
+    return Array.isArray(parsed) ? parsed.filter((t): t is string => typeof t === 'string') : []
+  } catch {
+    return []
+  }
+}
