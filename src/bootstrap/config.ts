@@ -10,6 +10,7 @@ export const FLAG_SPECS = {
   'out-dir': { type: 'string', help: 'write a fresh set of PEM files to DIR (offline, no cluster) instead of --role' },
   force: { type: 'boolean', help: 'with --out-dir: replace existing files' },
   'tls-dir': { type: 'string', default: '/etc/tls', help: 'root of the mounts <dir>/contour, <dir>/envoy, <dir>/ca' },
+  'secrets-only': { type: 'boolean', help: 'contour role: ensure the Secrets and exit without waiting for mounts (Helm pre-install hook, jobs)' },
   colocated: { type: 'boolean', help: 'contour role: also wait for <tls-dir>/envoy (implied when that directory exists)' },
   namespace: { type: 'string', env: 'POD_NAMESPACE', help: 'namespace of the Secrets (else the service account namespace file)' },
   kubeconfig: { type: 'string', env: 'KUBECONFIG', help: 'kubeconfig to use instead of the in-cluster service account' },
@@ -46,6 +47,7 @@ export type BootstrapConfig =
       readonly tlsDir: string
       readonly waitTimeoutMs: number
       readonly colocated: boolean
+      readonly secretsOnly: boolean
       readonly namespace: string | undefined
       readonly kubeconfig: string | undefined
       readonly secretNames: SecretNames
@@ -79,6 +81,7 @@ export function parseBootstrapConfig(args: string[], env: Readonly<Record<string
   }
   const tlsDir = str('tls-dir') ?? '/etc/tls'
   const waitTimeoutMs = parseDuration('wait-timeout', str('wait-timeout') ?? '300s')
+  if (values['secrets-only'] === true && role !== 'contour') usage('--secrets-only only applies to --role=contour')
   if (role === 'envoy') return Object.freeze({ mode: 'envoy', tlsDir, waitTimeoutMs })
   if (role !== 'contour') usage(`--role must be contour or envoy (got "${role}")`)
   const secretNames = {
@@ -94,6 +97,7 @@ export function parseBootstrapConfig(args: string[], env: Readonly<Record<string
     tlsDir,
     waitTimeoutMs,
     colocated: values.colocated === true,
+    secretsOnly: values['secrets-only'] === true,
     namespace: str('namespace'),
     kubeconfig: str('kubeconfig'),
     secretNames: Object.freeze(secretNames),

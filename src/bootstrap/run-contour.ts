@@ -44,6 +44,10 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
     progressEveryMs: ctx.progressEveryMs,
   })
 
+  if (config.secretsOnly) {
+    log('--secrets-only: the Secrets hold a valid set; not waiting for mounts')
+    return
+  }
   const withEnvoy = config.colocated || (await isDirectory(join(config.tlsDir, 'envoy')))
   const mounts = [
     { dir: join(config.tlsDir, 'contour'), secretName: contour, data: ensured.secrets.contour.data },

@@ -26,6 +26,7 @@ t.test('contour role: defaults, flags and environment', async (t) => {
     tlsDir: '/etc/tls',
     waitTimeoutMs: 300_000,
     colocated: false,
+    secretsOnly: false,
     namespace: 'projectcontour',
     secretNames: { contour: 'contour-tls', envoy: 'envoy-tls', ca: 'contour-ca' },
     rotateToken: 'r1',
@@ -42,6 +43,7 @@ t.test('contour role: defaults, flags and environment', async (t) => {
 t.test('usage and configuration errors have stable codes', async (t) => {
   const cases: Array<[string[], string]> = [
     [[], 'ERR_USAGE'],
+    [['--role=envoy', '--secrets-only'], 'ERR_USAGE'],
     [['--role=ingress'], 'ERR_USAGE'],
     [['--role=envoy', '--out-dir=/x'], 'ERR_USAGE'],
     [['--role=envoy', '--force'], 'ERR_USAGE'],

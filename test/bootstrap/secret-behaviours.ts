@@ -73,6 +73,14 @@ export function defineSecretBehaviours(t: Test, target: SecretBehaviourTarget): 
     return { ns, admin, run }
   }
 
+  t.test('--secrets-only: creates the set and exits without waiting for any mount', async (t) => {
+    const { admin, run } = await setup()
+    const result = await run({ kubelet: false, waitTimeout: '2s', extraArgs: ['--secrets-only'] })
+    t.equal(result.code, ExitCodes.OK, 'exit code', { stderr: result.err })
+    await assertCoherentManaged(t, admin)
+    t.match(result.err, /not waiting for mounts/)
+  })
+
   t.test('no Secrets: creates all three from one fresh set; a restart changes nothing', async (t) => {
     const { admin, run } = await setup()
     const first = await run()
