@@ -1,0 +1,47 @@
+// The end-to-end suite: one real control plane (etcd, kube-apiserver, kube-controller-manager,
+// the webhook from the working tree) for every case, started here and stopped at the end.
+// Missing binaries fail the suite (never skip it): run `bash scripts/build-binaries.sh`.
+import t from 'tap'
+import { startTestCluster, type TestCluster } from '../helpers/cluster.ts'
+import { testInjection, testOptOutAndDryRun } from './injection.ts'
+import { testFailurePolicy } from './failure-policy.ts'
+import { testLeastPrivilege } from './least-privilege.ts'
+import { testPodSecurity } from './pod-security.ts'
+import { testRealContour } from './real-contour.ts'
+import { testSecrets } from './secrets.ts'
+
+// The runner's per-file timeout (package.json) is for unit tests; a cold control plane plus
+// every case takes a few minutes on two cores.
+t.setTimeout(15 * 60_000)
+
+const started = Date.now()
+const log = (line: string) => process.stderr.write(`# e2e +${Math.round((Date.now() - started) / 1000)}s ${line}\n`)
+
+let cluster: TestCluster | undefined
+try {
+  cluster = await startTestCluster(log)
+} catch (err) {
+  t.fail(`the control plane did not start: ${(err as Error).message}`)
+}
+
+if (cluster !== undefined) {
+  const c = cluster
+  let stopping: Promise<string[]> | undefined
+  const stop = () => (stopping ??= c.stop({ keepState: !t.passing() }))
+  t.teardown(async () => {
+    await stop()
+  })
+
+  await t.test('1. injection through real admission', (t) => testInjection(t, c, log))
+  await t.test('1b. opt-out annotation and server-side dry run', (t) => testOptOutAndDryRun(t, c))
+
+  await t.test('2. Secrets for real', (t) => testSecrets(t, c))
+  await t.test('3. least privilege, checked by the apiserver', (t) => testLeastPrivilege(t, c))
+  await t.test('4. real Contour with the injected flags', (t) => testRealContour(t, c, log))
+  await t.test('5. Pod Security restricted', (t) => testPodSecurity(t, c))
+  await t.test('6. failurePolicy Fail', (t) => testFailurePolicy(t, c))
+
+  await t.test('the suite stops every process it started', async (t) => {
+    t.same(await stop(), [], 'nothing left running')
+  })
+}
