@@ -1,14 +1,22 @@
 // `contour-tls-injector webhook`: configuration, certificate loading and reloading, listen, drain.
 import pino from 'pino'
+import type { FastifyInstance } from 'fastify'
 import type { Server as TlsServer } from 'node:tls'
 import type { CliIO } from '../cli/io.ts'
 import { InjectorError } from '../errors.ts'
-import { buildApp } from '../server/build-app.ts'
+import { buildApp, type ServingState } from '../server/build-app.ts'
 import { loadPair, watchPair, type LoadedPair } from '../server/tls-reloader.ts'
 import { parseWebhookConfig, webhookHelp, type WebhookConfig } from './config.ts'
 import { writeDevCertificate } from './dev-cert.ts'
+import type { SelfModeTuning } from '../serving-cert/start-self.ts'
 
-export async function runWebhook(args: string[], io: CliIO): Promise<number> {
+/** Seams for tests; production passes none. */
+export interface WebhookDeps {
+  /** Timings of --serving-cert-mode=self (tests renew in seconds). */
+  readonly servingCert?: SelfModeTuning
+}
+
+export async function runWebhook(args: string[], io: CliIO, deps: WebhookDeps = {}): Promise<number> {
   let config: WebhookConfig
   try {
     config = parseWebhookConfig(args, io.env)
@@ -20,6 +28,7 @@ export async function runWebhook(args: string[], io: CliIO): Promise<number> {
   if (config.help) { io.stdout.write(webhookHelp); return 0 }
 
   const logger = pino({ level: config.logLevel, base: { component: 'webhook' } })
+  if (config.tls.mode === 'self') return serveSelfMode(config, io, logger, deps)
   let certFile: string
   let keyFile: string
   let pair: LoadedPair
@@ -54,7 +63,46 @@ export async function runWebhook(args: string[], io: CliIO): Promise<number> {
     },
   })
   app.addHook('onClose', async () => reloader.close())
+  return listenAndServe(app, state, config, io, logger)
+}
 
+/**
+ * `--serving-cert-mode=self`: the certificate comes from the Secret this process keeps (see
+ * src/serving-cert/); its CA is in the caBundle before the server listens, and renewals are
+ * applied in place with setSecureContext.
+ */
+async function serveSelfMode(config: WebhookConfig, io: CliIO, logger: pino.Logger, deps: WebhookDeps): Promise<number> {
+  if (config.tls.mode !== 'self') throw new Error('serveSelfMode needs --serving-cert-mode=self')
+  const log = logger.child({ module: 'serving-cert' })
+  // Bound once the app exists; renewals cannot arrive earlier (the first check is a timer away).
+  let applyPair: (pair: LoadedPair) => void = () => undefined
+  let started
+  try {
+    const { startSelfServingCert } = await import('../serving-cert/start-self.ts')
+    started = await startSelfServingCert(config.tls, {
+      env: io.env,
+      log: { info: (line) => log.info(line), warn: (line) => log.warn(line) },
+      onReload: (pair) => applyPair(pair),
+      signal: io.stopSignal,
+      tuning: deps.servingCert,
+    })
+  } catch (err) {
+    const code = (err as InjectorError).code ?? 'ERR_SERVING_CERT'
+    io.stderr.write(`contour-tls-injector webhook: ${(err as Error).message} (${code})\n`)
+    return 1
+  }
+  const { handle } = started
+  const { app, state, metrics } = buildApp({ injection: config.injection, https: handle.pair, loggerInstance: logger })
+  applyPair = (next) => {
+    (app.server as unknown as TlsServer).setSecureContext({ cert: next.cert, key: next.key })
+    metrics.certReloads.inc({ result: 'ok' })
+    logger.info('serving certificate reloaded')
+  }
+  app.addHook('onClose', async () => handle.close())
+  return listenAndServe(app, state, config, io, logger)
+}
+
+async function listenAndServe(app: FastifyInstance, state: ServingState, config: WebhookConfig, io: CliIO, logger: pino.Logger): Promise<number> {
   try {
     await app.listen({ host: config.host, port: config.port })
   } catch (err) {
