@@ -2,6 +2,8 @@
 // escaped; `~` must be escaped first or `~1` written for `/` would be read back as `~` + `1`.
 
 export function escapePointerToken(token: string): string {
+  // Most tokens (indices, field names) need no escaping: skip the two scans-and-copies.
+  if (!token.includes('~') && !token.includes('/')) return token
   return token.replaceAll('~', '~0').replaceAll('/', '~1')
 }
 

@@ -34,6 +34,8 @@ export function resolveTlsPaths(mountRoot: string): TlsPaths {
 }
 
 export function normalizeMountPath(path: string): string {
+  // Fast path: almost every real mount path is already normal.
+  if (!path.includes('//') && (path.length === 1 || !path.endsWith('/'))) return path
   const collapsed = path.replace(/\/+/g, '/')
   return collapsed.length > 1 ? collapsed.replace(/\/$/, '') : collapsed
 }
