@@ -37,6 +37,9 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
     forceCloseConnections: 'idle',
     // One log line per admission from the route, not fastify's two per request.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request (it costs more than the injection): lines that need request
+    // context get a child with the review's uid, namespace and name when they are written.
+    childLoggerFactory: (logger) => logger,
     return503OnClosing: true,
   }
   if (opts.loggerInstance !== undefined) base.loggerInstance = opts.loggerInstance
@@ -64,20 +67,13 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
     void reply.code(404).send({ statusCode: 404, code: 'ERR_NOT_FOUND', message: `no route ${request.method} ${request.url}` })
   })
 
-  // Metric children are cached per label set: prom-client's label hashing is a visible per-request cost.
-  const admissionCounter = memoize((key: string) => {
-    const [outcome = '', reason = '', role = ''] = key.split('|')
-    return metrics.admissions.labels({ outcome, reason, role })
-  })
-  const latencyHistogram = memoize((outcome: string) => metrics.latency.labels({ outcome }))
-
   app.post('/mutate', async (request, reply) => {
     const started = process.hrtime.bigint()
     const review = parseAdmissionReview(request.body)
     const { body, decision } = admitReview(review, opts.injection)
     const reason = decision.outcome === 'injected' ? '' : decision.reason
     const role = decision.outcome === 'injected' ? decision.role : ''
-    admissionCounter(`${decision.outcome}|${reason}|${role}`).inc()
+    metrics.admissions.inc(decision.outcome, reason, role)
     const level = decision.outcome === 'injected' ? 'info' : body.response.warnings !== undefined ? 'warn' : 'debug'
     // A child logger per request costs more than the injection itself: build it only when it logs.
     // (fastify's no-op logger, used when logging is off, has no isLevelEnabled.)
@@ -88,7 +84,7 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
       else if (level === 'warn') log.warn({ reason, warnings: body.response.warnings }, 'not injected')
       else log.debug({ outcome: decision.outcome, reason }, 'not injected')
     }
-    latencyHistogram(decision.outcome).observe(Number(process.hrtime.bigint() - started) / 1e9)
+    metrics.latency.observe(decision.outcome, Number(process.hrtime.bigint() - started) / 1e9)
     return reply.send(body)
   })
 
@@ -105,11 +101,3 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
   return { app, state, metrics }
 }
 
-function memoize<T>(make: (key: string) => T): (key: string) => T {
-  const cache = new Map<string, T>()
-  return (key) => {
-    let value = cache.get(key)
-    if (value === undefined) cache.set(key, (value = make(key)))
-    return value
-  }
-}

@@ -7,7 +7,6 @@ import { InjectorError } from '../errors.ts'
 import { buildApp, type ServingState } from '../server/build-app.ts'
 import { loadPair, watchPair, type LoadedPair } from '../server/tls-reloader.ts'
 import { parseWebhookConfig, webhookHelp, type WebhookConfig } from './config.ts'
-import { writeDevCertificate } from './dev-cert.ts'
 import type { SelfModeTuning } from '../serving-cert/start-self.ts'
 
 /** Seams for tests; production passes none. */
@@ -34,6 +33,8 @@ export async function runWebhook(args: string[], io: CliIO, deps: WebhookDeps = 
   let pair: LoadedPair
   try {
     if (config.tls.mode === 'dev') {
+      // Lazy: node-forge (certificate building) is needed only in --dev mode.
+      const { writeDevCertificate } = await import('./dev-cert.ts')
       const dev = await writeDevCertificate(config.tls.dir)
       certFile = dev.certFile
       keyFile = dev.keyFile

@@ -14,7 +14,7 @@ import { createBuildah, findDescendant } from './buildah.ts'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const NOBODY = 65534
-const ENTRYPOINT = ['/usr/local/bin/node', '/app/dist/cli.js']
+const ENTRYPOINT = ['/usr/local/bin/node', '--max-semi-space-size=2', '/app/dist/cli.js']
 const HINT = 'run bash scripts/build-image.sh (or set CTI_IMAGE)'
 const buildah = createBuildah({ storageDriver: process.env.CTI_STORAGE_DRIVER })
 const { version } = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string }
