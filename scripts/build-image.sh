@@ -88,7 +88,7 @@ cleanup() {
   rm -rf "$check_dir"
 }
 trap cleanup EXIT
-entrypoint=(/usr/local/bin/node /app/dist/cli.js)
+entrypoint=(/usr/local/bin/node --max-semi-space-size=2 /app/dist/cli.js)
 check_ctr=$(bh from --name "cti-image-check-$$" "$image")
 cfg() { bh inspect --format "$1" "$check_ctr"; }
 
