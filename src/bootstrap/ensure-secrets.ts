@@ -7,11 +7,12 @@ import { formatDuration } from './duration.ts'
 import { BootstrapErrorCodes } from './exit-codes.ts'
 import { planSecrets, type OwnRound, type Plan } from './plan-secrets.ts'
 import { withRetry } from './retry.ts'
-import { describeSet, outcomeText, readAll, roundText, tryWrite, type Call, type EnsureOutcome } from './secret-io.ts'
+import { describeSet, outcomeText, roundText, tryWrite, type Call, type EnsureOutcome } from './secret-io.ts'
 import {
   buildSecretWrite,
   nextTokens,
   SECRET_ROLES,
+  type ReadSecrets,
   type SecretNames,
   type SecretRole,
   type SetRecord,
@@ -37,6 +38,11 @@ export interface EnsureOptions {
   /** Pause between reads while another replica is writing. */
   readonly pollMs?: number
   readonly progressEveryMs?: number
+  /**
+   * Called once when a new set becomes likely (the first read finds no CA Secret), before the
+   * leaves are read: lets the caller start loading the issuer while the reads are in flight.
+   */
+  readonly prepareIssue?: () => void
 }
 
 export type { EnsureOutcome }
@@ -70,13 +76,23 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
   let wrote: Round | undefined
   let lostRace = false
   let pending: { key: string; since: number; lastLog: number } | undefined
+  // The latest observation of the CA Secret, when nothing but this process's own writes can
+  // have happened since: it serves as the leading read of the next snapshot (see readSnapshot).
+  let knownCa: CaObservation | undefined
+  let prepared = false
+  const prepareIssue = (): void => {
+    if (prepared) return
+    prepared = true
+    opts.prepareIssue?.()
+  }
 
   for (;;) {
     if (opts.signal?.aborted) throw new InjectorError(BootstrapErrorCodes.ERR_INTERRUPTED, 'stopped by a signal')
     if (clock.now() > opts.deadline) {
       throw new InjectorError(BootstrapErrorCodes.ERR_WAIT_TIMEOUT, 'timed out before the Secrets settled on one set')
     }
-    const read = await readAll(opts.store, names, call, () => clock.now() > opts.deadline)
+    const read = await readSnapshot(opts.store, names, call, () => clock.now() > opts.deadline, knownCa, prepareIssue)
+    knownCa = { ca: read.ca }
     const key = SECRET_ROLES.map((r) => read[r]?.resourceVersion ?? '-').join('/')
     const now = clock.now()
     const plan: Plan = planSecrets({
@@ -111,6 +127,7 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
           throw new InjectorError(BootstrapErrorCodes.ERR_WAIT_TIMEOUT, `timed out: ${plan.detail}`)
         }
         lostRace = true
+        knownCa = undefined // another writer is at work: the CA Secret will likely change
         await clock.sleep(Math.min(pollMs * (0.75 + clock.random() / 2), opts.deadline - now), opts.signal)
         break
       }
@@ -119,7 +136,9 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
         const info = describeSet(plan.set, opts.fingerprint)
         const record: SetRecord = { ...info, writtenAt: new Date(clock.now()), ...nextTokens(read, '') }
         const write = buildSecretWrite('ca', names.ca, plan.set, record)
-        if (await tryWrite(`create Secret ${names.ca}`, () => opts.store.create(write), call, log, pause)) {
+        const written = await tryWrite(`create Secret ${names.ca}`, () => opts.store.create(write), call, log, pause)
+        knownCa = written ? { ca: written } : undefined
+        if (written) {
           log(`created Secret ${names.ca} from the CA certificate the leaf Secrets carry`)
         } else lostRace = true
         break
@@ -140,6 +159,7 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
           pause,
         )
         const outcome: EnsureOutcome = plan.reason === 'rotation' ? 'rotated' : plan.reason === 'renewal' || plan.reason === 'invalid' ? 'renewed' : 'created'
+        knownCa = written ? { ca: written } : undefined
         if (written) {
           round = { set, record, outcome, fingerprint: record.fingerprint, caResourceVersion: written.resourceVersion }
           wrote = round
@@ -153,7 +173,8 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
         const current = round
         if (current === undefined) throw new Error('finalize without a round')
         const write = buildSecretWrite('ca', names.ca, current.set, current.record, plan.anchor, 'complete')
-        await tryWrite(`mark Secret ${names.ca} complete`, () => opts.store.replace(write, plan.anchor.resourceVersion), call, log, pause)
+        const written = await tryWrite(`mark Secret ${names.ca} complete`, () => opts.store.replace(write, plan.anchor.resourceVersion), call, log, pause)
+        knownCa = written ? { ca: written } : undefined
         // Either way the claim is spent: next time round the set is used, or someone else's adopted.
         round = undefined
         break
@@ -161,19 +182,64 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
       case 'continue-round': {
         const current = round
         if (current === undefined) throw new Error('continue-round without a round')
-        for (const { role, existing } of plan.leaves) {
-          const write = buildSecretWrite(role, names[role], current.set, current.record, existing)
-          const ok = await tryWrite(
-            `${existing ? 'replace' : 'create'} Secret ${write.name}`,
-            () => (existing ? opts.store.replace(write, existing.resourceVersion) : opts.store.create(write)),
-            call,
-            log,
-            pause,
-          )
-          if (!ok) break
-        }
+        // The leaves are independent: written at once. If either write loses a race the loop reads
+        // again, as it would after a sequential write; a failure that is not a race ends the run
+        // once both writes have settled.
+        const results = await Promise.allSettled(
+          plan.leaves.map(({ role, existing }) => {
+            const write = buildSecretWrite(role, names[role], current.set, current.record, existing)
+            return tryWrite(
+              `${existing ? 'replace' : 'create'} Secret ${write.name}`,
+              () => (existing ? opts.store.replace(write, existing.resourceVersion) : opts.store.create(write)),
+              call,
+              log,
+              pause,
+            )
+          }),
+        )
+        const failed = results.find((r) => r.status === 'rejected')
+        if (failed) throw failed.reason
+        if (results.some((r) => r.status === 'fulfilled' && r.value === undefined)) knownCa = undefined
         break
       }
     }
+  }
+}
+
+/** An observation of the CA Secret; `ca` undefined: it did not exist. */
+interface CaObservation {
+  readonly ca: StoredSecret | undefined
+}
+
+/**
+ * A consistent snapshot: the leaves (both at once) framed by two reads of the CA Secret, until it
+ * did not change in between. Every change of a leaf by the protocol happens while the CA Secret
+ * holds a claim that is changed afterwards (finalize), so writes guarded by what this snapshot
+ * saw can never land on a state it did not see. Reading all three at once could pair a new CA
+ * Secret with old leaves and make a finished set look broken.
+ *
+ * The leading read may be any earlier observation (`known`): the trailing read of the previous
+ * snapshot, or the answer to this process's own write of the CA Secret. If the CA Secret still has
+ * that resourceVersion after the leaves were read, it did not change in between either, so one
+ * round trip is saved on every pass but the first. When it did change, the trailing read becomes
+ * the leading read of another attempt, as before.
+ */
+async function readSnapshot(
+  store: SecretStore,
+  names: SecretNames,
+  call: Call,
+  pastDeadline: () => boolean,
+  known: CaObservation | undefined,
+  onCaAbsent: () => void,
+): Promise<ReadSecrets> {
+  const get = (role: SecretRole): Promise<StoredSecret | undefined> => call(`get Secret ${names[role]}`, () => store.get(names[role]))
+  let ca = known ? known.ca : await get('ca')
+  if (ca === undefined) onCaAbsent()
+  for (;;) {
+    const [contour, envoy] = await Promise.all([get('contour'), get('envoy')])
+    const again = await get('ca')
+    if (again?.resourceVersion === ca?.resourceVersion) return { ca: again, contour, envoy }
+    if (pastDeadline()) throw new InjectorError(BootstrapErrorCodes.ERR_WAIT_TIMEOUT, `timed out: Secret ${names.ca} kept changing while the Secrets were read`)
+    ca = again
   }
 }

@@ -1,15 +1,16 @@
 // `--role=contour`: make sure the three Secrets hold one usable set, then wait until this pod's
-// mounts hold exactly that material. Loaded lazily by main.ts: it pulls in the Kubernetes
-// client and (to issue sets) node-forge.
+// mounts hold exactly that material. Loaded lazily by main.ts. It talks to the API over
+// node:https (src/kube/https-secret-store.ts); @kubernetes/client-node is loaded only for
+// kubeconfig shapes that need it (exec, auth-provider...), and node-forge only when a new set
+// is issued: checking an existing set needs neither (see test/bootstrap/contour-role-imports.test.ts).
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { checkCertificateSet } from '../core/certs/check-set.ts'
 import { fingerprintSet } from '../core/certs/fingerprint.ts'
 import { resolveIssueOptions } from '../core/certs/issue-options.ts'
-import { issueCertificateSet } from '../core/certs/issue-set.ts'
 import type { IssueOptions } from '../core/certs/types.ts'
-import { loadKubeTarget } from '../kube/kube-config.ts'
-import { createKubeSecretStore } from '../kube/secret-store.ts'
+import { loadApiTarget } from '../kube/api-target.ts'
+import { createHttpsSecretStore } from '../kube/https-secret-store.ts'
 import type { BootstrapConfig } from './config.ts'
 import type { BootstrapContext } from './context.ts'
 import { ensureSecrets } from './ensure-secrets.ts'
@@ -20,14 +21,17 @@ type ContourConfig = Extract<BootstrapConfig, { mode: 'contour' }>
 export async function runContourRole(config: ContourConfig, ctx: BootstrapContext): Promise<void> {
   const { clock, log } = ctx
   const deadline = clock.now() + config.waitTimeoutMs
-  const target = loadKubeTarget({ kubeconfig: config.kubeconfig, namespace: config.namespace, env: ctx.env, serviceAccountDir: ctx.serviceAccountDir })
+  const target = await loadApiTarget({ kubeconfig: config.kubeconfig, namespace: config.namespace, env: ctx.env, serviceAccountDir: ctx.serviceAccountDir })
   const issueOptions = (): IssueOptions => ({ namespace: target.namespace, ...config.issue, now: new Date(clock.now()) })
   resolveIssueOptions(issueOptions()) // bad --key-bits, --extra-sans... fail now, not in the middle of a write
   const { ca, contour, envoy } = config.secretNames
-  log(`role contour: namespace ${target.namespace}, Secrets ${ca}, ${contour}, ${envoy}, credentials from ${target.source === 'in-cluster' ? 'the service account' : 'the kubeconfig'} (${target.identity})`)
+  const { connection } = target
+  const via = connection.via === 'client-node' ? `; read by @kubernetes/client-node: the ${connection.fallbackReason}` : ''
+  log(`role contour: namespace ${target.namespace}, Secrets ${ca}, ${contour}, ${envoy}, credentials from ${target.source === 'in-cluster' ? 'the service account' : 'the kubeconfig'} (${target.identity}${via})`)
 
-  const store = createKubeSecretStore({ kubeConfig: target.kubeConfig, namespace: target.namespace, identity: target.identity, requestTimeoutMs: ctx.requestTimeoutMs })
-  const issue = ctx.issue ?? issueCertificateSet
+  const store = createHttpsSecretStore({ connection, namespace: target.namespace, identity: target.identity, requestTimeoutMs: ctx.requestTimeoutMs })
+  const issue = ctx.issue ?? ((opts: IssueOptions) => loadIssuer().then((m) => m.issueCertificateSet(opts)))
+  // Idle keep-alive connections are closed once the Secrets are settled, whatever the outcome.
   const ensured = await ensureSecrets({
     store,
     names: config.secretNames,
@@ -42,7 +46,9 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
     takeoverAfterMs: ctx.takeoverAfterMs,
     pollMs: ctx.secretPollMs,
     progressEveryMs: ctx.progressEveryMs,
-  })
+    // No CA Secret: a new set is likely, so node-forge loads while the leaves are read.
+    prepareIssue: () => void loadIssuer().catch(() => undefined),
+  }).finally(() => store.close())
 
   if (config.secretsOnly) {
     log('--secrets-only: the Secrets hold a valid set; not waiting for mounts')
@@ -65,6 +71,13 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
     pollMs: ctx.pollMs,
     progressEveryMs: ctx.progressEveryMs,
   })
+}
+
+/** The issuer, with node-forge: loaded only when a set is (about to be) issued, once. */
+let issuer: Promise<typeof import('../core/certs/issue-set.ts')> | undefined
+function loadIssuer(): Promise<typeof import('../core/certs/issue-set.ts')> {
+  issuer ??= import('../core/certs/issue-set.ts')
+  return issuer
 }
 
 async function isDirectory(path: string): Promise<boolean> {

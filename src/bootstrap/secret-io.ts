@@ -1,39 +1,13 @@
-// The reads and writes of ensure-secrets: a consistent snapshot of the three Secrets, and writes
-// that report a lost race instead of throwing. Plus the wording of its log lines.
+// The writes of ensure-secrets, which report a lost race instead of throwing, and the wording of
+// its log lines. (Consistent reads of the three Secrets live in ensure-secrets.ts.)
 import { X509Certificate } from 'node:crypto'
 import type { CertificateSet } from '../core/certs/types.ts'
-import { InjectorError } from '../errors.ts'
-import { BootstrapErrorCodes } from './exit-codes.ts'
 import type { RoundReason } from './plan-secrets.ts'
-import type { ReadSecrets, SecretNames, SecretRole, StoredSecret } from './secret-model.ts'
-import { isStoreError, type SecretStore } from './secret-store.ts'
+import type { StoredSecret } from './secret-model.ts'
+import { isStoreError } from './secret-store.ts'
 
 export type Call = <T>(what: string, op: () => Promise<T>) => Promise<T>
 export type EnsureOutcome = 'used' | 'created' | 'renewed' | 'rotated' | 'adopted'
-
-/**
- * A consistent snapshot: the CA Secret, then the leaves, then the CA Secret again, until it did
- * not change in between. Every change of a leaf by the protocol happens while the CA Secret holds a
- * claim that is changed afterwards (finalize), so writes guarded by what this snapshot saw can
- * never land on a state it did not see. Reading all three at once could pair a new CA Secret
- * with old leaves and make a finished set look broken.
- */
-export async function readAll(
-  store: SecretStore,
-  names: SecretNames,
-  call: Call,
-  pastDeadline: () => boolean,
-): Promise<ReadSecrets> {
-  const get = (role: SecretRole): Promise<StoredSecret | undefined> => call(`get Secret ${names[role]}`, () => store.get(names[role]))
-  let ca = await get('ca')
-  for (;;) {
-    const [contour, envoy] = await Promise.all([get('contour'), get('envoy')])
-    const again = await get('ca')
-    if (again?.resourceVersion === ca?.resourceVersion) return { ca: again, contour, envoy }
-    if (pastDeadline()) throw new InjectorError(BootstrapErrorCodes.ERR_WAIT_TIMEOUT, `timed out: Secret ${names.ca} kept changing while the Secrets were read`)
-    ca = again
-  }
-}
 
 /** A write that lost a race (409 either way, or 404 on replace) answers undefined: read again. */
 export async function tryWrite(

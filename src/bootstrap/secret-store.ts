@@ -1,5 +1,5 @@
 // What ensure-secrets needs from Kubernetes, and the one error type an implementation throws.
-// src/kube/secret-store.ts implements it over @kubernetes/client-node; tests may use others.
+// src/kube/https-secret-store.ts implements it over node:https (client-node only for rare kubeconfig shapes); tests may use others.
 import { InjectorError } from '../errors.ts'
 import { BootstrapErrorCodes } from './exit-codes.ts'
 import type { SecretWrite, StoredSecret } from './secret-model.ts'

@@ -1,13 +1,17 @@
-// Where the Contour role's API credentials and namespace come from: --kubeconfig/KUBECONFIG
-// when given, else the pod's service account. Environment and the service account directory
-// are parameters, so tests need no real cluster and nothing here reads process.env.
-import { readFileSync } from 'node:fs'
+// Credentials and namespace as a @kubernetes/client-node KubeConfig: --kubeconfig/KUBECONFIG
+// when given, else the pod's service account. The webhook's --serving-cert-mode=self uses it as
+// it is; bootstrap-tls loads it (lazily, from api-target.ts) only for the kubeconfig shapes it
+// does not read itself (exec, auth-provider, several files...). Environment and the service
+// account directory are parameters, so tests need no real cluster and nothing here reads process.env.
+import type { RequestOptions } from 'node:https'
 import { isIPv6 } from 'node:net'
 import { delimiter, join } from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
 import { ErrorCodes, InjectorError } from '../errors.ts'
+import type { ApiConnection, RequestSettings } from './api-target.ts'
+import { pickNamespace, readOptional, SERVICE_ACCOUNT_DIR, serviceAccountFromToken } from './service-account.ts'
 
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
+export { SERVICE_ACCOUNT_DIR, serviceAccountFromToken }
 
 export interface KubeTarget {
   readonly kubeConfig: KubeConfig
@@ -74,14 +78,6 @@ function loadKubeconfigFiles(list: string): KubeConfig {
   return kubeConfig
 }
 
-function pickNamespace(...candidates: Array<string | undefined>): string {
-  const namespace = candidates.find((c) => c !== undefined && c !== '')
-  if (namespace === undefined) {
-    throw new InjectorError(ErrorCodes.ERR_CONFIG, 'no namespace: give --namespace, set POD_NAMESPACE, or run with a service account')
-  }
-  return namespace
-}
-
 function kubeconfigIdentity(kubeConfig: KubeConfig): string {
   const user = kubeConfig.getCurrentUser()
   if (!user) return 'the kubeconfig\'s user'
@@ -90,24 +86,33 @@ function kubeconfigIdentity(kubeConfig: KubeConfig): string {
   return `kubeconfig user "${user.username ?? user.name}"`
 }
 
-/** `ns:name` from a service account JWT's `sub` claim (`system:serviceaccount:<ns>:<name>`). */
-export function serviceAccountFromToken(token: string): string | undefined {
-  const payload = token.trim().split('.')[1]
-  if (payload === undefined) return undefined
-  try {
-    const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
-    const sub = typeof claims === 'object' && claims !== null ? (claims as { sub?: unknown }).sub : undefined
-    const match = typeof sub === 'string' ? /^system:serviceaccount:([^:]+):([^:]+)$/.exec(sub) : null
-    return match ? `${match[1]}:${match[2]}` : undefined
-  } catch {
-    return undefined
-  }
-}
-
-function readOptional(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8')
-  } catch {
-    return undefined
+/**
+ * The TLS options and headers client-node would use for a request (exec plugins, auth
+ * providers, basic auth and proxies included), for the node:https client. Asked per request:
+ * client-node caches what it can and refreshes expiring credentials itself.
+ */
+export function kubeConfigConnection(kubeConfig: KubeConfig, reason: string): ApiConnection {
+  const cluster = kubeConfig.getCurrentCluster()
+  if (!cluster) throw new InjectorError(ErrorCodes.ERR_CONFIG, 'kubeconfig has no current context with a cluster')
+  return {
+    server: new URL(cluster.server),
+    via: 'client-node',
+    fallbackReason: reason,
+    async requestSettings(): Promise<RequestSettings> {
+      const o: RequestOptions = {}
+      await kubeConfig.applyToHTTPSOptions(o)
+      const headers: Record<string, string> = {}
+      for (const [key, value] of Object.entries(o.headers ?? {})) if (value !== undefined) headers[key.toLowerCase()] = String(value)
+      const tls = Object.fromEntries(
+        (['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const).filter((k) => o[k] !== undefined && o[k] !== null).map((k) => [k, o[k]]),
+      )
+      return {
+        tls,
+        headers,
+        ...(typeof o.auth === 'string' ? { auth: o.auth } : {}),
+        // Only a proxy needs client-node's agent; otherwise the client's keep-alive agent serves.
+        ...(cluster.proxyUrl && typeof o.agent === 'object' ? { agent: o.agent } : {}),
+      }
+    },
   }
 }

@@ -1,6 +1,8 @@
 // SecretStore over @kubernetes/client-node's CoreV1Api: GET, POST (create-if-absent) and PUT
 // with resourceVersion (guarded replace) on /api/v1/namespaces/<ns>/secrets. Errors become
 // SecretStoreError kinds; messages name verb, Secret, namespace and identity, never data.
+// bootstrap-tls uses https-secret-store.ts (no client-node); this one serves the webhook's
+// --serving-cert-mode=self, which needs client-node for its other API calls anyway.
 import {
   ApiException,
   CoreV1Api,
@@ -9,10 +11,12 @@ import {
   type ObservableMiddleware,
   type RequestContext,
   type ResponseContext,
-  type V1Secret,
 } from '@kubernetes/client-node'
-import type { SecretWrite, StoredSecret } from '../bootstrap/secret-model.ts'
-import { SecretStoreError, type SecretStore } from '../bootstrap/secret-store.ts'
+import type { SecretStore, SecretStoreError } from '../bootstrap/secret-store.ts'
+import { fromV1Secret, toV1Secret } from './secret-json.ts'
+import { storeErrorForAnswer, storeErrorForException, type Verb } from './store-errors.ts'
+
+export { fromV1Secret, toV1Secret }
 
 export interface KubeSecretStoreOptions {
   readonly kubeConfig: KubeConfig
@@ -23,7 +27,6 @@ export interface KubeSecretStoreOptions {
   readonly requestTimeoutMs?: number
 }
 
-type Verb = 'get' | 'create' | 'update'
 type CallOptions = Parameters<CoreV1Api['readNamespacedSecret']>[1]
 
 export function createKubeSecretStore(opts: KubeSecretStoreOptions): SecretStore {
@@ -69,92 +72,8 @@ export function createKubeSecretStore(opts: KubeSecretStoreOptions): SecretStore
   }
 }
 
-export function toV1Secret(secret: SecretWrite, namespace: string, resourceVersion?: string): V1Secret {
-  const data: Record<string, string> = {}
-  for (const [key, value] of Object.entries(secret.data)) data[key] = value.toString('base64')
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: secret.name, namespace, labels: { ...secret.labels }, annotations: { ...secret.annotations }, ...(resourceVersion ? { resourceVersion } : {}) },
-    type: secret.type,
-    data,
-  }
-}
-
-export function fromV1Secret(secret: V1Secret): StoredSecret {
-  const data: Record<string, Buffer> = {}
-  for (const [key, value] of Object.entries(secret.data ?? {})) data[key] = Buffer.from(value, 'base64')
-  return {
-    name: secret.metadata?.name ?? '',
-    type: secret.type ?? 'Opaque',
-    data,
-    labels: secret.metadata?.labels ?? {},
-    annotations: secret.metadata?.annotations ?? {},
-    resourceVersion: secret.metadata?.resourceVersion ?? '',
-  }
-}
-
-// Transient network failures (undici wraps them as TypeError('fetch failed') with a cause).
-const TRANSIENT_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND',
-  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
-])
-
+/** The client-node flavour of the shared mapping: an ApiException is an answer, anything else was not. */
 export function toStoreError(verb: Verb, name: string, namespace: string, identity: string, err: unknown): SecretStoreError {
-  const target = `${verb} Secret ${name} in namespace ${namespace}`
-  if (err instanceof ApiException) {
-    const status = err.code
-    const apiMessage = statusMessage(err.body)
-    const said = apiMessage ? ` (the API said: ${apiMessage})` : ''
-    if (status === 409) return new SecretStoreError(verb === 'create' ? 'already-exists' : 'conflict', `${target}: 409${said}`, { status })
-    if (status === 404 && verb === 'update') return new SecretStoreError('not-found', `${target}: 404${said}`, { status })
-    if (status === 401) {
-      return new SecretStoreError('unauthorized', `${target}: 401 Unauthorized: the API rejected the credentials of ${identity} (expired or invalid token?)${said}`, { status })
-    }
-    if (status === 403) {
-      return new SecretStoreError(
-        'forbidden',
-        `${target}: 403 Forbidden: ${identity} may not "${verb}" resource "secrets" in namespace "${namespace}"; ` +
-          `grant it with a Role allowing verb "${verb}" on secrets${verb === 'create' ? '' : ` (resourceNames may list "${name}")`} and a RoleBinding${said}`,
-        { status },
-      )
-    }
-    if (status === 429 || status >= 500) {
-      return new SecretStoreError('unavailable', `${target}: ${status}${said}`, { status, retryAfterMs: retryAfter(err.headers) })
-    }
-    if (status === 404) return new SecretStoreError('failed', `${target}: 404 (does namespace ${namespace} exist?)${said}`, { status })
-    return new SecretStoreError('failed', `${target}: ${status}${said}`, { status })
-  }
-  const code = networkCode(err)
-  if (code !== undefined) return new SecretStoreError('unavailable', `${target}: ${code}`, { cause: err })
-  return new SecretStoreError('failed', `${target}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cause: err })
-}
-
-function networkCode(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'request timed out'
-    const code = (e as NodeJS.ErrnoException).code
-    if (code !== undefined && TRANSIENT_CODES.has(code)) return code
-  }
-  return undefined
-}
-
-/** The `message` of a Kubernetes Status body (it names objects, never Secret data). */
-function statusMessage(body: unknown): string | undefined {
-  let parsed = body
-  if (typeof body === 'string') {
-    try {
-      parsed = JSON.parse(body)
-    } catch {
-      return body.slice(0, 200)
-    }
-  }
-  const message = typeof parsed === 'object' && parsed !== null ? (parsed as { message?: unknown }).message : undefined
-  return typeof message === 'string' ? message.slice(0, 500) : undefined
-}
-
-function retryAfter(headers: unknown): number | undefined {
-  const raw = typeof headers === 'object' && headers !== null ? (headers as Record<string, unknown>)['retry-after'] : undefined
-  const seconds = typeof raw === 'string' ? Number(raw) : NaN
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined
+  if (err instanceof ApiException) return storeErrorForAnswer(verb, name, namespace, identity, { status: err.code, body: err.body, headers: err.headers })
+  return storeErrorForException(verb, name, namespace, err)
 }

@@ -1,4 +1,4 @@
-// The Secret behaviours against the fake apiserver (HTTPS, real client-node), plus what only a
+// The Secret behaviours against the fake apiserver (HTTPS, the real node:https store), plus what only a
 // fake can stage: an apiserver that is not listening yet, and the in-cluster configuration.
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'

@@ -2,7 +2,7 @@
 // bad files time out with WAIT_TIMEOUT; and the role never loads @kubernetes/client-node or
 // node-forge, checked at run time (a resolve hook that forbids them) and in the static import graph.
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -59,7 +59,16 @@ t.test('bad files and a 1s timeout: WAIT_TIMEOUT, with progress and a clear mess
 })
 
 t.test('the resolve hook really forbids: the contour role trips it', async (t) => {
-  const r = await runCli(['--role=contour', '--namespace=x', '--wait-timeout=1s'])
+  // The contour role loads client-node only for kubeconfig shapes it does not read itself, such
+  // as an exec user (see contour-role-imports.test.ts): this one makes it load it.
+  const kubeconfig = join(await mkdtemp(join(tmpdir(), 'envoy-role-')), 'kubeconfig')
+  await writeFile(kubeconfig, JSON.stringify({
+    clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
+    users: [{ name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'true' } } }],
+    contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+    'current-context': 'c',
+  }))
+  const r = await runCli(['--role=contour', '--namespace=x', '--wait-timeout=1s', `--kubeconfig=${kubeconfig}`])
   t.not(r.code, ExitCodes.OK)
   t.match(r.stderr, /forbidden import on the envoy path: (@kubernetes\/client-node|node-forge)/)
 })

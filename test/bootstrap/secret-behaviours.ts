@@ -1,7 +1,7 @@
 // The Kubernetes-facing behaviour of `bootstrap-tls --role=contour`, as cases that run against
 // any Secrets API: the fake server now (ensure-secrets.test.ts), a real kube-apiserver in the
 // end-to-end suite. Every case runs the whole command in-process (runBootstrapTls) through the
-// real @kubernetes/client-node, with a fake kubelet projecting the Secrets into its tls-dir.
+// real node:https Secret store, with a fake kubelet projecting the Secrets into its tls-dir.
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
