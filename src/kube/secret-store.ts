@@ -3,14 +3,11 @@
 // SecretStoreError kinds; messages name verb, Secret, namespace and identity, never data.
 // bootstrap-tls uses https-secret-store.ts (no client-node); this one serves the webhook's
 // --serving-cert-mode=self, which needs client-node for its other API calls anyway.
+import { timeoutMiddleware } from './timeout-middleware.ts'
 import {
   ApiException,
   CoreV1Api,
   type KubeConfig,
-  Observable,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
 } from '@kubernetes/client-node'
 import type { SecretStore, SecretStoreError } from '../bootstrap/secret-store.ts'
 import { fromV1Secret, toV1Secret } from './secret-json.ts'
@@ -33,14 +30,7 @@ export function createKubeSecretStore(opts: KubeSecretStoreOptions): SecretStore
   const api = opts.kubeConfig.makeApiClient(CoreV1Api)
   const { namespace } = opts
   const timeoutMs = opts.requestTimeoutMs ?? 15_000
-  // The object-parameter API passes per-call middleware straight to the observable layer.
-  const timeout: ObservableMiddleware = {
-    pre: (ctx: RequestContext) => {
-      ctx.setSignal(AbortSignal.timeout(timeoutMs))
-      return new Observable(Promise.resolve(ctx))
-    },
-    post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
-  }
+  const timeout = timeoutMiddleware(timeoutMs)
   const options: CallOptions = { middleware: [timeout], middlewareMergeStrategy: 'append' }
   const fail = (verb: Verb, name: string, err: unknown): never => {
     throw toStoreError(verb, name, namespace, opts.identity, err)

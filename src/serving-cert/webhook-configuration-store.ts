@@ -3,16 +3,13 @@
 // `webhooks[name=...].clientConfig.caBundle`, so Helm, Argo CD and Flux keep owning (and not
 // diffing) every other field. metadata.resourceVersion in the apply is a precondition: an apply
 // based on a stale read gets 409 and is retried from a fresh read (see sync-ca-bundle.ts).
+import { timeoutMiddleware } from '../kube/timeout-middleware.ts'
 import {
   AdmissionregistrationV1Api,
   ApiException,
   type ConfigurationOptions,
   type KubeConfig,
-  type ObservableMiddleware,
-  Observable,
   PatchStrategy,
-  type RequestContext,
-  type ResponseContext,
   setHeaderOptions,
   type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node'
@@ -45,13 +42,7 @@ export function createKubeWebhookConfigurationStore(opts: KubeWebhookConfigurati
   const api = opts.kubeConfig.makeApiClient(AdmissionregistrationV1Api)
   const { name } = opts
   const timeoutMs = opts.requestTimeoutMs ?? 15_000
-  const timeout: ObservableMiddleware = {
-    pre: (ctx: RequestContext) => {
-      ctx.setSignal(AbortSignal.timeout(timeoutMs))
-      return new Observable(Promise.resolve(ctx))
-    },
-    post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
-  }
+  const timeout = timeoutMiddleware(timeoutMs)
   const options: ConfigurationOptions = { middleware: [timeout], middlewareMergeStrategy: 'append' }
   const applyOptions = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply, options)
   return {
