@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { checkCertificateSet } from '../core/certs/check-set.ts'
 import { fingerprintSet } from '../core/certs/fingerprint.ts'
 import { resolveIssueOptions } from '../core/certs/issue-options.ts'
-import type { IssueOptions } from '../core/certs/types.ts'
+import type { CertificateSet, IssueOptions } from '../core/certs/types.ts'
 import { loadApiTarget } from '../kube/api-target.ts'
 import { createHttpsSecretStore } from '../kube/https-secret-store.ts'
 import type { BootstrapConfig } from './config.ts'
@@ -31,12 +31,24 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
 
   const store = createHttpsSecretStore({ connection, namespace: target.namespace, identity: target.identity, requestTimeoutMs: ctx.requestTimeoutMs })
   const issue = ctx.issue ?? ((opts: IssueOptions) => loadIssuer().then((m) => m.issueCertificateSet(opts)))
+  // Key generation is the longest step of a first start. When the kubelet mounted the optional CA
+  // volume empty, its Secret did not exist a moment ago and a new set is almost certainly needed:
+  // start issuing now, overlapping the API reads. On restarts the file is there and nothing is spent.
+  const caMount = join(config.tlsDir, 'ca')
+  const firstStart = ctx.issue === undefined && !config.secretsOnly && (await isDirectory(caMount)) && !(await isFile(join(caMount, 'ca.crt')))
+  let early = firstStart ? issue(issueOptions()) : undefined
+  early?.catch(() => undefined) // used, or dropped if the Secrets turn out valid
+  const takeIssued = (): Promise<CertificateSet> => {
+    const set = early ?? issue(issueOptions())
+    early = undefined
+    return set
+  }
   // Idle keep-alive connections are closed once the Secrets are settled, whatever the outcome.
   const ensured = await ensureSecrets({
     store,
     names: config.secretNames,
     rotateToken: config.rotateToken,
-    issue: () => issue(issueOptions()),
+    issue: takeIssued,
     check: (set) => checkCertificateSet(set, { now: new Date(clock.now()) }),
     fingerprint: fingerprintSet,
     clock,
@@ -78,6 +90,14 @@ let issuer: Promise<typeof import('../core/certs/issue-set.ts')> | undefined
 function loadIssuer(): Promise<typeof import('../core/certs/issue-set.ts')> {
   issuer ??= import('../core/certs/issue-set.ts')
   return issuer
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile()
+  } catch {
+    return false
+  }
 }
 
 async function isDirectory(path: string): Promise<boolean> {

@@ -141,6 +141,22 @@ t.test('plain kubeconfig: creating the set loads node-forge but not client-node;
   t.same([...used.loaded], [], 'neither client-node nor node-forge loaded to check and use a set')
 })
 
+t.test('early issuing: only on a first start (empty CA mount), never on a restart whose mount holds the CA', async (t) => {
+  const base = [CLI, 'bootstrap-tls', '--role=contour', `--kubeconfig=${kubeconfig}`, '--namespace=early-issue', '--wait-timeout=1s']
+  t.equal((await run([...base.slice(0, -1), '--secrets-only', '--wait-timeout=20s'])).code, ExitCodes.OK, 'Secrets created')
+  const restart = await mkdtemp(join(tmpdir(), 'tls-restart-'))
+  await mkdir(join(restart, 'ca'))
+  await writeFile(join(restart, 'ca', 'ca.crt'), 'mounted by the kubelet')
+  const restarted = await run([...base, `--tls-dir=${restart}`])
+  t.match(restarted.stderr, /using the existing set/)
+  t.notOk(restarted.loaded.has('node-forge'), 'restart: no keys generated ahead of the reads')
+  const first = await mkdtemp(join(tmpdir(), 'tls-first-'))
+  await mkdir(join(first, 'ca'))
+  const firstStart = await run([...base, `--tls-dir=${first}`])
+  t.match(firstStart.stderr, /using the existing set/, 'the early set is dropped when the Secrets are valid')
+  t.ok(firstStart.loaded.has('node-forge'), 'empty CA mount: issuing started ahead of the reads')
+})
+
 t.test('in-cluster service account: client-node not loaded', async (t) => {
   const sa = await mkdtemp(join(tmpdir(), 'serviceaccount-'))
   await writeFile(join(sa, 'token'), api.token)
