@@ -14,7 +14,7 @@ import { createHttpsSecretStore } from '../kube/https-secret-store.ts'
 import type { BootstrapConfig } from './config.ts'
 import type { BootstrapContext } from './context.ts'
 import { ensureSecrets } from './ensure-secrets.ts'
-import { exactMaterialProbe, waitForFiles } from './wait-for-files.ts'
+import { exactMaterialProbe, waitForFiles, waitOptionsFor } from './wait-for-files.ts'
 
 type ContourConfig = Extract<BootstrapConfig, { mode: 'contour' }>
 
@@ -74,15 +74,7 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
   ]
   const why = config.colocated ? ' (--colocated)' : withEnvoy ? ` (${join(config.tlsDir, 'envoy')} exists: co-located pod)` : ''
   log(`waiting for ${mounts.map((m) => m.dir).join(', ')} to hold the Secrets' material${why}`)
-  await waitForFiles('the mounted Secrets', exactMaterialProbe(mounts), {
-    clock,
-    deadline,
-    timeoutMs: config.waitTimeoutMs,
-    log,
-    signal: ctx.signal,
-    pollMs: ctx.pollMs,
-    progressEveryMs: ctx.progressEveryMs,
-  })
+  await waitForFiles('the mounted Secrets', exactMaterialProbe(mounts), waitOptionsFor(ctx, deadline, config.waitTimeoutMs))
 }
 
 /** The issuer, with node-forge: loaded only when a set is (about to be) issued, once. */

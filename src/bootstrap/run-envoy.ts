@@ -2,19 +2,11 @@
 // no credentials; this module's imports stay on node:fs and the check module for start-up speed.
 import { join } from 'node:path'
 import type { BootstrapContext } from './context.ts'
-import { envoyPairProbe, waitForFiles } from './wait-for-files.ts'
+import { envoyPairProbe, waitForFiles, waitOptionsFor } from './wait-for-files.ts'
 
 export async function runEnvoyRole(config: { readonly tlsDir: string; readonly waitTimeoutMs: number }, ctx: BootstrapContext): Promise<void> {
   const { clock, log } = ctx
   const deadline = clock.now() + config.waitTimeoutMs
   log(`role envoy: waiting for a valid Envoy certificate in ${join(config.tlsDir, 'envoy')} and CA in ${join(config.tlsDir, 'ca')}`)
-  await waitForFiles('the Envoy certificate files', envoyPairProbe(config.tlsDir, () => new Date(clock.now())), {
-    clock,
-    deadline,
-    timeoutMs: config.waitTimeoutMs,
-    log,
-    signal: ctx.signal,
-    pollMs: ctx.pollMs,
-    progressEveryMs: ctx.progressEveryMs,
-  })
+  await waitForFiles('the Envoy certificate files', envoyPairProbe(config.tlsDir, () => new Date(clock.now())), waitOptionsFor(ctx, deadline, config.waitTimeoutMs))
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { checkLeafPair } from '../core/certs/check-set.ts'
 import { InjectorError } from '../errors.ts'
 import type { Clock } from './clock.ts'
+import type { BootstrapContext } from './context.ts'
 import { formatDuration } from './duration.ts'
 import { BootstrapErrorCodes } from './exit-codes.ts'
 import { readMount } from './read-mount.ts'
@@ -21,6 +22,11 @@ export interface WaitOptions {
   readonly signal?: AbortSignal
   readonly pollMs?: number
   readonly progressEveryMs?: number
+}
+
+/** The wait settings of a role: its clock, log, stop signal and test knobs, with its deadline. */
+export function waitOptionsFor(ctx: BootstrapContext, deadline: number, timeoutMs: number): WaitOptions {
+  return { clock: ctx.clock, deadline, timeoutMs, log: ctx.log, signal: ctx.signal, pollMs: ctx.pollMs, progressEveryMs: ctx.progressEveryMs }
 }
 
 export async function waitForFiles(what: string, probe: Probe, opts: WaitOptions): Promise<void> {
