@@ -4,7 +4,7 @@
 // the precreate hook's command, and an install served by a webhook running here. Missing
 // binaries fail (never skip) the suite: run `bash scripts/build-binaries.sh`.
 import t from 'tap'
-import { startTestCluster, type TestCluster } from '../helpers/cluster.ts'
+import { startClusterFor } from '../helpers/cluster.ts'
 import { removeHelmHome, requireHelm, template } from './helm.ts'
 import { prepareCluster, testDryRunServer, testInstallWithLocalWebhook, testPodSecurity, testPrecreateHook } from './installed.ts'
 import { testDeterministic, testLint, testRbac, testSchema, testWebhookConfiguration, testWorkloads } from './rendered.ts'
@@ -30,19 +30,9 @@ if (helmOk) {
   await t.test('workloads: restricted security contexts, probes, drain, names that match', testWorkloads)
 
   await t.test('against a real kube-apiserver', async (t) => {
-    let cluster: TestCluster
-    try {
-      cluster = await startTestCluster(log)
-    } catch (err) {
-      t.fail(`the control plane did not start: ${(err as Error).message}`)
-      return
-    }
-    const c = cluster
-    let stopping: Promise<string[]> | undefined
-    const stop = () => (stopping ??= c.stop({ keepState: !t.passing() }))
-    t.teardown(async () => {
-      await stop()
-    })
+    const started = await startClusterFor(t, log)
+    if (started === undefined) return
+    const { cluster: c, stop } = started
     const ctx = { cluster: c, namespace: await prepareCluster(c), log }
     await t.test('helm install --dry-run=server is accepted in every mode', (t) => testDryRunServer(t, ctx))
     await t.test('the pod templates pass Pod Security "restricted" as the apiserver enforces it', async (t) => testPodSecurity(t, ctx, (await template({ 'secrets.precreate': true })).objects))

@@ -2,7 +2,7 @@
 // the webhook from the working tree) for every case, started here and stopped at the end.
 // Missing binaries fail the suite (never skip it): run `bash scripts/build-binaries.sh`.
 import t from 'tap'
-import { startTestCluster, type TestCluster } from '../helpers/cluster.ts'
+import { startClusterFor } from '../helpers/cluster.ts'
 import { testInjection, testOptOutAndDryRun } from './injection.ts'
 import { testFailurePolicy } from './failure-policy.ts'
 import { testLeastPrivilege } from './least-privilege.ts'
@@ -17,20 +17,9 @@ t.setTimeout(15 * 60_000)
 const started = Date.now()
 const log = (line: string) => process.stderr.write(`# e2e +${Math.round((Date.now() - started) / 1000)}s ${line}\n`)
 
-let cluster: TestCluster | undefined
-try {
-  cluster = await startTestCluster(log)
-} catch (err) {
-  t.fail(`the control plane did not start: ${(err as Error).message}`)
-}
-
-if (cluster !== undefined) {
-  const c = cluster
-  let stopping: Promise<string[]> | undefined
-  const stop = () => (stopping ??= c.stop({ keepState: !t.passing() }))
-  t.teardown(async () => {
-    await stop()
-  })
+const clusterRun = await startClusterFor(t, log)
+if (clusterRun !== undefined) {
+  const { cluster: c, stop } = clusterRun
 
   await t.test('1. injection through real admission', (t) => testInjection(t, c, log))
   await t.test('1b. opt-out annotation and server-side dry run', (t) => testOptOutAndDryRun(t, c))

@@ -2,6 +2,7 @@
 // (`.local-cluster/test-<pid>`, never the developer's `.local-cluster` itself), guarded by a
 // reaper process that stops it if the test process dies, and stopped by `stop()`.
 import { spawn } from 'node:child_process'
+import type { Test } from 'tap'
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { componentSpec, DEFAULT_WEBHOOK_RUN } from '../../scripts/cluster/components.ts'
@@ -83,6 +84,26 @@ export interface StartOptions {
   /** State directory `.local-cluster/<kind>-<pid>` (default test). */
   readonly kind?: 'test' | 'bench'
   readonly webhook?: Partial<WebhookRun>
+}
+
+/**
+ * A cluster for the suite `t`: a failed start fails `t` (never skips it) and answers undefined;
+ * `stop()` is idempotent, runs at teardown, and keeps the state directory when `t` failed.
+ */
+export async function startClusterFor(t: Test, log: Log, opts: StartOptions = {}): Promise<{ cluster: TestCluster; stop: () => Promise<string[]> } | undefined> {
+  let cluster: TestCluster
+  try {
+    cluster = await startTestCluster(log, opts)
+  } catch (err) {
+    t.fail(`the control plane did not start: ${(err as Error).message}`)
+    return undefined
+  }
+  let stopping: Promise<string[]> | undefined
+  const stop = () => (stopping ??= cluster.stop({ keepState: !t.passing() }))
+  t.teardown(async () => {
+    await stop()
+  })
+  return { cluster, stop }
 }
 
 export async function startTestCluster(log: Log, opts: StartOptions = {}): Promise<TestCluster> {

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { X509Certificate } from 'node:crypto'
 import type { V1MutatingWebhookConfiguration, V1Pod, V1Secret } from '@kubernetes/client-node'
-import { startTestCluster, type TestCluster } from '../helpers/cluster.ts'
+import { startClusterFor } from '../helpers/cluster.ts'
 import { buildWebhookConfiguration } from '../../scripts/cluster/webhook-configuration.ts'
 import { KubeConfig } from '@kubernetes/client-node'
 import { isStoreError } from '../../src/bootstrap/secret-store.ts'
@@ -19,25 +19,15 @@ t.setTimeout(10 * 60_000)
 const started = Date.now()
 const log = (line: string) => process.stderr.write(`# self-mode +${Math.round((Date.now() - started) / 1000)}s ${line}\n`)
 
-let cluster: TestCluster | undefined
-try {
-  cluster = await startTestCluster(log)
-} catch (err) {
-  t.fail(`the control plane did not start: ${(err as Error).message}`)
-}
+const clusterRun = await startClusterFor(t, log)
 
 const SA = 'contour-tls-injector'
 const SECRET = 'contour-tls-injector-serving-cert'
 const MWC = 'cti-self-mode'
 const SECOND_WEBHOOK = 'replica-b.inject.contour-tls-injection.projectcontour.io'
 
-if (cluster !== undefined) {
-  const c = cluster
-  let stopping: Promise<string[]> | undefined
-  const stop = () => (stopping ??= c.stop({ keepState: !t.passing() }))
-  t.teardown(async () => {
-    await stop()
-  })
+if (clusterRun !== undefined) {
+  const { cluster: c, stop } = clusterRun
   const api = c.api
   // Only our configuration may inject: the cluster's own webhook registration goes away.
   await api.raw('DELETE', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/contour-tls-injector')
