@@ -5,7 +5,7 @@ import type { SecureContextOptions } from 'node:tls'
 import type { InjectionSettings } from '../core/injection/types.ts'
 import { createMetrics, type WebhookMetrics } from './metrics.ts'
 import { admitReview, describeTarget, parseAdmissionReview, reviewUid } from './review.ts'
-import { toHttpError } from './http-errors.ts'
+import { HttpErrorCodes, toHttpError } from './http-errors.ts'
 
 /** The apiserver caps a request at 3 MiB; a review wraps one object, so 4 MiB admits every real review. */
 export const BODY_LIMIT_BYTES = 4 * 1024 * 1024
@@ -63,8 +63,8 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
   })
 
   app.setNotFoundHandler((request, reply) => {
-    metrics.errors.inc({ code: 'ERR_NOT_FOUND' })
-    void reply.code(404).send({ statusCode: 404, code: 'ERR_NOT_FOUND', message: `no route ${request.method} ${request.url}` })
+    metrics.errors.inc({ code: HttpErrorCodes.notFound })
+    void reply.code(404).send({ statusCode: 404, code: HttpErrorCodes.notFound, message: `no route ${request.method} ${request.url}` })
   })
 
   app.post('/mutate', async (request, reply) => {
