@@ -4,7 +4,7 @@ import type { Server as HttpsServer } from 'node:https'
 import type { SecureContextOptions } from 'node:tls'
 import type { InjectionSettings } from '../core/injection/types.ts'
 import { createMetrics, type WebhookMetrics } from './metrics.ts'
-import { admitReview, describeTarget, parseAdmissionReview, reviewUid } from './review.ts'
+import { admitReview, describeTarget, parseAdmissionReview, reviewUid, serializeResponse } from './review.ts'
 import { HttpErrorCodes, toHttpError } from './http-errors.ts'
 
 /** The apiserver caps a request at 3 MiB; a review wraps one object, so 4 MiB admits every real review. */
@@ -41,6 +41,13 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
     // context get a child with the review's uid, namespace and name when they are written.
     childLoggerFactory: (logger) => logger,
     return503OnClosing: true,
+    // Reviews are parsed with plain JSON.parse, which makes a `__proto__` or `constructor` key an
+    // ordinary own property. The pod is only ever read, never merged into another object, so those
+    // keys are inert here; refusing them (fastify's default) would fail the apiserver's request
+    // for a pod that merely carries such an annotation key, and scanning every body for them
+    // costs more than the injection.
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
   }
   if (opts.loggerInstance !== undefined) base.loggerInstance = opts.loggerInstance
   else base.logger = opts.logger ?? false
@@ -85,7 +92,7 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
       else log.debug({ outcome: decision.outcome, reason }, 'not injected')
     }
     metrics.latency.observe(decision.outcome, Number(process.hrtime.bigint() - started) / 1e9)
-    return reply.send(body)
+    return reply.type('application/json; charset=utf-8').send(serializeResponse(body))
   })
 
   app.get('/healthz', async () => ({ status: 'ok' }))

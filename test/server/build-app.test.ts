@@ -127,3 +127,17 @@ t.test('health, readiness and metrics', async (t) => {
   t.match(metrics.body, /contour_tls_injector_admissions_total\{outcome="ignored",reason="not-pod-create",role=""\} 1/)
   t.match(metrics.body, /contour_tls_injector_admission_duration_seconds_bucket\{le="0.005",outcome="injected"\} 1/)
 })
+
+t.test('a __proto__ or constructor key in the pod is an ordinary key: injected, no prototype touched', async (t) => {
+  const { app } = makeApp()
+  const review = envoyReview()
+  const text = JSON.stringify(review).replace('"metadata":{', '"metadata":{"constructor":{"prototype":{"polluted":true}},"annotations":{"__proto__":"x","other":"y"},')
+  t.match(text, /"__proto__":"x"/, 'the body carries the key')
+  const res = await app.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': 'application/json' }, payload: text })
+  t.equal(res.statusCode, 200)
+  const body = res.json() as ReviewResponse
+  t.equal(body.response.patchType, 'JSONPatch', 'injected')
+  const patch = JSON.parse(Buffer.from(body.response.patch ?? '', 'base64').toString('utf8')) as { path: string }[]
+  t.ok(patch.some((op) => op.path === '/metadata/annotations/contour-tls-injection~1status'), 'status added next to the existing annotations')
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype untouched')
+})

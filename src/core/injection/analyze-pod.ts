@@ -2,7 +2,7 @@
 // order of the checks is the order of the design's skip list: the cheap, silent reasons first,
 // then the ones that look like a mistake and deserve a warning.
 import { ArgvKinds, classifyArgv } from './argv.ts'
-import type { ArgvKind } from './argv.ts'
+import { readEnvNames } from './read-pod.ts'
 import type { ContainerView, PodView } from './read-pod.ts'
 import { findTlsFlags } from './tls-flags.ts'
 import type { TlsCommand } from './tls-flags.ts'
@@ -49,28 +49,28 @@ export function analyzePod(view: PodView): Analysis {
     return skipPod(SkipReasons.containerNameTaken, `${describeContainer(clash)} already uses the init container's name`)
   }
 
-  const classified = [...initContainers, ...view.containers].map((container) => ({
-    container,
-    kind: container.argv === undefined ? ArgvKinds.other : classifyArgv(container.argv),
-  }))
-  const ofKind = (kind: ArgvKind) => classified.filter((entry) => entry.kind === kind).map((entry) => entry.container)
-  const wrapped = ofKind(ArgvKinds.shellWrapped)[0]
-  if (wrapped !== undefined) {
-    return skipPod(
-      SkipReasons.shellWrapped,
-      `${describeContainer(wrapped)} starts contour or envoy through a shell or launcher; ` +
-        'the injector never rewrites scripts, so put the argv in command/args',
-    )
+  // One pass, no intermediate lists: this runs on every admission.
+  const serve: ContainerView[] = []
+  const bootstrap: ContainerView[] = []
+  const envoy: ContainerView[] = []
+  for (const list of [initContainers, view.containers]) {
+    for (const container of list) {
+      const kind = container.argv === undefined ? ArgvKinds.other : classifyArgv(container.argv)
+      if (kind === ArgvKinds.shellWrapped) {
+        return skipPod(
+          SkipReasons.shellWrapped,
+          `${describeContainer(container)} starts contour or envoy through a shell or launcher; ` +
+            'the injector never rewrites scripts, so put the argv in command/args',
+        )
+      }
+      if (kind === ArgvKinds.contourServe) serve.push(container)
+      else if (kind === ArgvKinds.contourBootstrap) bootstrap.push(container)
+      else if (kind === ArgvKinds.envoy) envoy.push(container)
+    }
   }
-  const serve = ofKind(ArgvKinds.contourServe)
-  const bootstrap = ofKind(ArgvKinds.contourBootstrap)
-  const envoy = ofKind(ArgvKinds.envoy)
   if (serve.length + bootstrap.length + envoy.length === 0) return skipPod(SkipReasons.notContourOrEnvoy)
 
-  const tlsSkip = checkExistingTls([
-    ...serve.map((container) => ({ container, command: 'serve' as const })),
-    ...bootstrap.map((container) => ({ container, command: 'bootstrap' as const })),
-  ])
+  const tlsSkip = checkExistingTls(serve, bootstrap)
   if (tlsSkip !== undefined) return tlsSkip
 
   const role: PodRole = serve.length === 0 ? 'envoy' : bootstrap.length + envoy.length === 0 ? 'contour' : 'co-located'
@@ -92,13 +92,12 @@ function isInjectedInit(container: ContainerView): boolean {
  * side has none cannot talk either: both are the user's half-finished setup, so warn. A pod
  * that has all of its TLS settings is the user's own working setup: leave it silently.
  */
-function checkExistingTls(
-  targets: readonly { readonly container: ContainerView; readonly command: TlsCommand }[],
-): Skip | undefined {
-  const states = targets.map(({ container, command }) => ({
+function checkExistingTls(serve: readonly ContainerView[], bootstrap: readonly ContainerView[]): Skip | undefined {
+  const stateOf = (container: ContainerView, command: TlsCommand) => ({
     container,
-    state: findTlsFlags(command, container.argv ?? [], container.envNames),
-  }))
+    state: findTlsFlags(command, container.argv ?? [], readEnvNames(container.env)),
+  })
+  const states = [...serve.map((container) => stateOf(container, 'serve')), ...bootstrap.map((container) => stateOf(container, 'bootstrap'))]
   for (const { container, state } of states) {
     if (state.present.length > 0 && state.missing.length > 0) {
       return skipPod(

@@ -5,6 +5,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import type { PodPlan, Skip } from './analyze-pod.ts'
 import { describeContainer, skipPod } from './analyze-pod.ts'
+import { deriveSettings } from './derived-settings.ts'
 import { isRecord } from './read-pod.ts'
 import type { ContainerView, PodView } from './read-pod.ts'
 import { SkipReasons, VOLUME_NAMES } from './types.ts'
@@ -20,7 +21,6 @@ export interface MountPlan {
   readonly volumes: readonly V1Volume[]
   /** Mounts to append per target container (by view), already-present identical ones left out. */
   readonly mounts: ReadonlyMap<ContainerView, readonly V1VolumeMount[]>
-  readonly initMounts: readonly V1VolumeMount[]
 }
 
 // The kubelet fills an omitted defaultMode with 0644; a volume read back from the apiserver
@@ -58,39 +58,58 @@ export function buildMount(which: TlsVolume, paths: TlsPaths): V1VolumeMount {
 }
 
 export function planMounts(view: PodView, plan: PodPlan, settings: InjectionSettings): MountPlan | Skip {
-  const paths = resolveTlsPaths(settings.mountRoot)
-  const needed = selectVolumes(plan.role)
+  const derived = deriveSettings(settings)
   const volumes: V1Volume[] = []
-  for (const which of needed) {
-    const ours = buildVolume(which, settings)
-    const existing = (view.volumes ?? []).filter((volume) => isRecord(volume) && volume.name === ours.name)
-    if (existing.length === 0) volumes.push(ours)
-    else if (!existing.every((volume) => isSameVolume(volume, ours))) {
+  for (const which of derived.roles[plan.role].volumes) {
+    const ours = derived.volumes[which]
+    const clash = findVolumeClash(view.volumes ?? [], ours)
+    if (clash === 'absent') volumes.push(ours)
+    else if (clash === 'taken') {
       return skipPod(SkipReasons.volumeNameTaken, `the pod already has a volume named "${ours.name}" that is not ours`)
     }
   }
 
-  const targets: [ContainerView, readonly TlsVolume[]][] = [
-    ...plan.serve.map((container): [ContainerView, readonly TlsVolume[]] => [container, ['contour', 'ca']]),
-    ...[...plan.bootstrap, ...plan.envoy].map((container): [ContainerView, readonly TlsVolume[]] => [container, ['envoy', 'ca']]),
-  ]
   const mounts = new Map<ContainerView, readonly V1VolumeMount[]>()
-  for (const [container, which] of targets) {
-    const missing: V1VolumeMount[] = []
-    for (const mount of which.map((volume) => buildMount(volume, paths))) {
+  const add = (container: ContainerView, needed: readonly V1VolumeMount[]): Skip | undefined => {
+    let missing: V1VolumeMount[] | undefined
+    for (const mount of needed) {
       const clash = findMountClash(container.volumeMounts ?? [], mount)
-      if (clash === 'identical') continue
+      if (clash === 'identical') {
+        missing ??= needed.slice(0, needed.indexOf(mount))
+        continue
+      }
       if (clash !== undefined) {
         return skipPod(
           SkipReasons.mountPathTaken,
           `${describeContainer(container)} already mounts something at ${clash}, where ${mount.mountPath} is needed`,
         )
       }
-      missing.push(mount)
+      missing?.push(mount)
     }
-    mounts.set(container, missing)
+    // The shared frozen list when nothing is mounted yet (the common case): no copy per pod.
+    mounts.set(container, missing ?? needed)
+    return undefined
   }
-  return { outcome: 'mount', volumes, mounts, initMounts: needed.map((which) => buildMount(which, paths)) }
+  for (const container of plan.serve) {
+    const skip = add(container, derived.containerMounts.serve)
+    if (skip !== undefined) return skip
+  }
+  for (const container of [...plan.bootstrap, ...plan.envoy]) {
+    const skip = add(container, derived.containerMounts.bootstrap)
+    if (skip !== undefined) return skip
+  }
+  return { outcome: 'mount', volumes, mounts }
+}
+
+/** 'absent' when no volume has our name, 'ours' when every one that has it is ours. */
+function findVolumeClash(existing: readonly unknown[], ours: V1Volume): 'absent' | 'ours' | 'taken' {
+  let found: 'absent' | 'ours' = 'absent'
+  for (const volume of existing) {
+    if (!isRecord(volume) || volume.name !== ours.name) continue
+    if (!isSameVolume(volume, ours)) return 'taken'
+    found = 'ours'
+  }
+  return found
 }
 
 function isSameVolume(volume: unknown, ours: V1Volume): boolean {

@@ -11,8 +11,8 @@ export interface ContainerView {
   readonly args: readonly string[] | undefined
   /** command ++ args; undefined when either holds something other than strings. */
   readonly argv: readonly string[] | undefined
-  /** Env vars with a value (a literal or a source); an empty literal counts as unset. */
-  readonly envNames: ReadonlySet<string>
+  /** The container's `env` as it came; readEnvNames reads it for the containers that need it. */
+  readonly env: unknown
   readonly volumeMounts: readonly unknown[] | undefined
 }
 
@@ -59,8 +59,8 @@ function readOptionalArray(value: unknown): readonly unknown[] | undefined | nul
 function readContainers(value: unknown, list: ContainerList): ContainerView[] | undefined {
   if (!Array.isArray(value)) return undefined
   const views: ContainerView[] = []
-  for (const [index, container] of value.entries()) {
-    const view = readContainer(container, list, index)
+  for (let index = 0; index < value.length; index++) {
+    const view = readContainer(value[index], list, index)
     if (view === undefined) return undefined
     views.push(view)
   }
@@ -73,7 +73,8 @@ function readContainer(container: unknown, list: ContainerList, index: number): 
   if (volumeMounts === null) return undefined
   const command = readStrings(container.command)
   const args = readStrings(container.args)
-  const argv = command === null || args === null ? undefined : [...(command ?? []), ...(args ?? [])]
+  // Most containers have one side only: share it instead of copying.
+  const argv = command === null || args === null ? undefined : args === undefined ? (command ?? []) : command === undefined ? args : [...command, ...args]
   return {
     list,
     index,
@@ -81,7 +82,7 @@ function readContainer(container: unknown, list: ContainerList, index: number): 
     command: command ?? undefined,
     args: args ?? undefined,
     argv,
-    envNames: readEnvNames(container.env),
+    env: container.env,
     volumeMounts,
   }
 }
@@ -89,11 +90,13 @@ function readContainer(container: unknown, list: ContainerList, index: number): 
 /** undefined when absent, null when not a list of strings (such a container is left alone). */
 function readStrings(value: unknown): readonly string[] | undefined | null {
   if (value === undefined || value === null) return undefined
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) return null
-  return value
+  if (!Array.isArray(value)) return null
+  for (const item of value) if (typeof item !== 'string') return null
+  return value as readonly string[]
 }
 
-function readEnvNames(env: unknown): ReadonlySet<string> {
+/** Env vars with a value (a literal or a source); an empty literal counts as unset. */
+export function readEnvNames(env: unknown): ReadonlySet<string> {
   const names = new Set<string>()
   if (!Array.isArray(env)) return names
   for (const entry of env) {

@@ -4,22 +4,28 @@
 /** One TLS setting of kingpin: a flag and the environment variable that can stand in for it. */
 interface TlsSetting {
   readonly flag: string
+  /** `flag=`: the prefix of the flag's `=` form. */
+  readonly prefix: string
   readonly env: string
   readonly file: 'ca' | 'cert' | 'key'
+}
+
+function setting(flag: string, env: string, file: TlsSetting['file']): TlsSetting {
+  return { flag, prefix: `${flag}=`, env, file }
 }
 
 export type TlsCommand = 'serve' | 'bootstrap'
 
 export const TLS_SETTINGS: Readonly<Record<TlsCommand, readonly TlsSetting[]>> = {
   serve: [
-    { flag: '--contour-cafile', env: 'CONTOUR_CAFILE', file: 'ca' },
-    { flag: '--contour-cert-file', env: 'CONTOUR_CERT_FILE', file: 'cert' },
-    { flag: '--contour-key-file', env: 'CONTOUR_KEY_FILE', file: 'key' },
+    setting('--contour-cafile', 'CONTOUR_CAFILE', 'ca'),
+    setting('--contour-cert-file', 'CONTOUR_CERT_FILE', 'cert'),
+    setting('--contour-key-file', 'CONTOUR_KEY_FILE', 'key'),
   ],
   bootstrap: [
-    { flag: '--envoy-cafile', env: 'ENVOY_CAFILE', file: 'ca' },
-    { flag: '--envoy-cert-file', env: 'ENVOY_CERT_FILE', file: 'cert' },
-    { flag: '--envoy-key-file', env: 'ENVOY_KEY_FILE', file: 'key' },
+    setting('--envoy-cafile', 'ENVOY_CAFILE', 'ca'),
+    setting('--envoy-cert-file', 'ENVOY_CERT_FILE', 'cert'),
+    setting('--envoy-key-file', 'ENVOY_KEY_FILE', 'key'),
   ],
 }
 
@@ -35,23 +41,29 @@ export interface TlsFlagState {
 
 /** Reads which of the three TLS settings a container gives, as a flag (either form) or env. */
 export function findTlsFlags(command: TlsCommand, argv: readonly string[], envNames: ReadonlySet<string>): TlsFlagState {
-  const flagTokens = readFlagTokens(argv)
+  const end = flagsEnd(argv)
   const present: string[] = []
   const missing: string[] = []
   for (const setting of TLS_SETTINGS[command]) {
-    const asFlag = flagTokens.some((token) => token === setting.flag || token.startsWith(`${setting.flag}=`))
-    if (asFlag) present.push(setting.flag)
+    if (hasFlag(argv, end, setting)) present.push(setting.flag)
     else if (envNames.has(setting.env)) present.push(`env ${setting.env}`)
     else missing.push(setting.flag)
   }
   return { present, missing }
 }
 
-/** The tokens kingpin may parse as flags: after the executable, before `--`. */
-function readFlagTokens(argv: readonly string[]): readonly string[] {
-  const rest = argv.slice(1)
-  const end = rest.indexOf(END_OF_FLAGS)
-  return end === -1 ? rest : rest.slice(0, end)
+/** kingpin parses the tokens after the executable and before `--` as flags: this is where they end. */
+function flagsEnd(argv: readonly string[]): number {
+  const end = argv.indexOf(END_OF_FLAGS, 1)
+  return end === -1 ? argv.length : end
+}
+
+function hasFlag(argv: readonly string[], end: number, setting: TlsSetting): boolean {
+  for (let i = 1; i < end; i++) {
+    const token = argv[i] as string
+    if (token === setting.flag || token.startsWith(setting.prefix)) return true
+  }
+  return false
 }
 
 /** The `=` form of our three flags, pointing at the injected files. */
@@ -62,11 +74,6 @@ export function buildTlsFlags(command: TlsCommand, paths: { readonly ca: string;
 
 export function isInsecureFlag(token: string): boolean {
   return token === '--insecure' || token.startsWith('--insecure=')
-}
-
-interface Token {
-  readonly value: string
-  readonly inCommand: boolean
 }
 
 export interface RewrittenArgv {
@@ -87,20 +94,28 @@ export function rewriteArgv(
   flags: readonly string[],
   dropInsecure: boolean,
 ): RewrittenArgv {
-  const tokens: Token[] = [
-    ...(command ?? []).map((value) => ({ value, inCommand: true })),
-    ...(args ?? []).map((value) => ({ value, inCommand: false })),
-  ]
-  const endOfFlags = tokens.findIndex((token, index) => index > 0 && token.value === END_OF_FLAGS)
-  const kept = tokens.filter(
-    (token, index) => !(dropInsecure && index > 0 && (endOfFlags === -1 || index < endOfFlags) && isInsecureFlag(token.value)),
-  )
-  const terminator = kept.findIndex((token, index) => index > 0 && token.value === END_OF_FLAGS)
-  const inCommand = terminator !== -1 && (kept[terminator]?.inCommand ?? false)
-  const added = flags.map((value) => ({ value, inCommand }))
-  const result = terminator === -1 ? [...kept, ...added] : [...kept.slice(0, terminator), ...added, ...kept.slice(terminator)]
-  const newCommand = result.filter((token) => token.inCommand).map((token) => token.value)
-  const newArgs = result.filter((token) => !token.inCommand).map((token) => token.value)
+  // One pass over command ++ args by index: this runs on every admission, so no token copies.
+  const commandLength = command?.length ?? 0
+  const total = commandLength + (args?.length ?? 0)
+  const tokenAt = (i: number): string => (i < commandLength ? (command as readonly string[])[i] : (args as readonly string[])[i - commandLength]) as string
+  let endOfFlags = -1
+  for (let i = 1; i < total; i++) {
+    if (tokenAt(i) === END_OF_FLAGS) {
+      endOfFlags = i
+      break
+    }
+  }
+  const newCommand: string[] = []
+  const newArgs: string[] = []
+  for (let i = 0; i < total; i++) {
+    const target = i < commandLength ? newCommand : newArgs
+    // Our flags go just before the `--`, on its side of the command/args split.
+    if (i === endOfFlags) target.push(...flags)
+    const token = tokenAt(i)
+    const dropped = dropInsecure && i > 0 && (endOfFlags === -1 || i < endOfFlags) && isInsecureFlag(token)
+    if (!dropped) target.push(token)
+  }
+  if (endOfFlags === -1) newArgs.push(...flags)
   return {
     command: command === undefined ? undefined : newCommand,
     args: newArgs,

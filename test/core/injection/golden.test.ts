@@ -7,6 +7,7 @@ import path from 'node:path'
 import type { V1Pod } from '@kubernetes/client-node'
 import t from 'tap'
 import type { Test } from 'tap'
+import { encodePatch } from '../../../src/core/injection/encode-patch.ts'
 import { defaultInjectionSettings, injectPod } from '../../../src/core/injection/inject-pod.ts'
 import { WARNED_SKIP_REASONS } from '../../../src/core/injection/types.ts'
 import type { InjectionSettings, PodRole, SkipReason } from '../../../src/core/injection/types.ts'
@@ -43,6 +44,7 @@ function runInjectedCase(t: Test, pod: V1Pod, options: { goldenFile: string; set
   }
   t.equal(result.role, options.role, 'role')
   t.same(result.warnings, [], 'no warnings')
+  t.equal(encodePatch(result.patch), JSON.stringify(result.patch), 'the encoded patch is JSON.stringify byte for byte')
   const output = applyJsonPatch(pod, result.patch)
   checkInjectedPod(t, pod, output, result.role, options.settings)
   compareGolden(t, options.goldenFile, output, options.source)

@@ -4,6 +4,7 @@
 import type { V1Container, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import fc from 'fast-check'
 import t from 'tap'
+import { encodePatch } from '../../../src/core/injection/encode-patch.ts'
 import { defaultInjectionSettings, injectPod } from '../../../src/core/injection/inject-pod.ts'
 import { Annotations, SkipReasons, WARNED_SKIP_REASONS } from '../../../src/core/injection/types.ts'
 import type { InjectionResult } from '../../../src/core/injection/types.ts'
@@ -160,6 +161,7 @@ function checkResultShape(result: InjectionResult): void {
 
 /** Applies the patch, checks the result and proves a second pass (with or without our annotation) is a no-op. */
 function checkPatched(pod: unknown, result: InjectionResult, requireValid: boolean): void {
+  if (encodePatch(result.patch) !== JSON.stringify(result.patch)) throw new Error('encodePatch differs from JSON.stringify')
   const output = applyJsonPatch(pod, result.patch) as V1Pod
   if (requireValid && !isValidPod(output)) throw new Error(`invalid pod after injection: ${JSON.stringify(output)}`)
   if (output.spec?.initContainers?.[0]?.name !== 'bootstrap-tls') throw new Error('bootstrap-tls is not first')
