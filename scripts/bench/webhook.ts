@@ -6,6 +6,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
+import { get as httpsGet } from 'node:https'
 
 const NODE = process.execPath
 // The flags the image's ENTRYPOINT runs node with (Dockerfile): the benchmark measures what ships.
@@ -22,6 +23,23 @@ async function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> 
     child.stderr?.on('data', onData)
     child.once('exit', (code) => reject(new Error(`server exited (${code}) before ready: ${seen}`)))
   })
+}
+
+/** Polls /readyz over TLS (the bench's own certificate is not verified: the load generators do not either). */
+async function waitForReady(port: number): Promise<void> {
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = httpsGet({ host: '127.0.0.1', port, path: '/readyz', rejectUnauthorized: false }, (res) => {
+        res.resume()
+        resolve(res.statusCode === 200)
+      })
+      req.on('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`the webhook on port ${port} did not become ready in 15 s`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }
 
 function peakRssMb(pid: number): Promise<number> {
@@ -73,15 +91,20 @@ async function loadWithAutocannon(port: number, seconds: number): Promise<Omit<F
 }
 
 export async function benchWebhook(seconds = 10): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'cti-bench-'))
-  const webhook = spawn(NODE, [...SHIPPED_NODE_FLAGS, 'dist/cli.js', 'webhook', '--dev', `--dev-cert-dir=${dir}`, '--port=18443', '--log-level=warn', '--drain-seconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  await waitForLine(webhook, /Development mode/)
-  await new Promise((r) => setTimeout(r, 300))
+  // The webhook runs as it does in a pod: certificate files (here from the product's own
+  // `bootstrap-tls --out-dir`), not --dev, which would also build a certificate at start.
+  const dir = join(await mkdtemp(join(tmpdir(), 'cti-bench-')), 'tls')
+  const issued = spawnSync(NODE, ['dist/cli.js', 'bootstrap-tls', `--out-dir=${dir}`], { encoding: 'utf8' })
+  if (issued.status !== 0) throw new Error(`bootstrap-tls --out-dir failed: ${issued.stderr}`)
+  const certFile = join(dir, 'contour', 'tls.crt')
+  const keyFile = join(dir, 'contour', 'tls.key')
+  const webhook = spawn(NODE, [...SHIPPED_NODE_FLAGS, 'dist/cli.js', 'webhook', '--host=127.0.0.1', '--port=18443', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--log-level=warn', '--drain-seconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  await waitForReady(18443)
   const ours = await load('webhook /mutate', webhook, 18443, seconds)
   webhook.kill('SIGTERM')
   await once(webhook, 'exit')
 
-  const floor = spawn(NODE, [...SHIPPED_NODE_FLAGS, 'scripts/bench/floor-server.ts', join(dir, 'tls.crt'), join(dir, 'tls.key'), '18444'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const floor = spawn(NODE, [...SHIPPED_NODE_FLAGS, 'scripts/bench/floor-server.ts', certFile, keyFile, '18444'], { stdio: ['ignore', 'pipe', 'pipe'] })
   await waitForLine(floor, /ready/)
   const base = await load('fastify floor', floor, 18444, seconds)
   floor.kill('SIGTERM')
