@@ -6,7 +6,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
-import { get as httpsGet } from 'node:https'
+import { get as httpsGet, request as httpsRequest } from 'node:https'
 
 const NODE = process.execPath
 // The flags the image's ENTRYPOINT runs node with (Dockerfile): the benchmark measures what ships.
@@ -100,19 +100,45 @@ export async function benchWebhook(seconds = 10): Promise<void> {
   const keyFile = join(dir, 'contour', 'tls.key')
   const webhook = spawn(NODE, [...SHIPPED_NODE_FLAGS, 'dist/cli.js', 'webhook', '--host=127.0.0.1', '--port=18443', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--log-level=warn', '--drain-seconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] })
   await waitForReady(18443)
+  // The webhook's answer to this review, for the control run below.
+  const answerFile = join(dir, 'answer.json')
+  const answer = await postReview(18443)
+  if (!answer.includes('"patchType":"JSONPatch"')) throw new Error(`the bench review was not injected: ${answer}`)
+  await writeFile(answerFile, answer)
   const ours = await load('webhook /mutate', webhook, 18443, seconds)
   webhook.kill('SIGTERM')
   await once(webhook, 'exit')
 
-  const floor = spawn(NODE, [...SHIPPED_NODE_FLAGS, 'scripts/bench/floor-server.ts', certFile, keyFile, '18444'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  await waitForLine(floor, /ready/)
-  const base = await load('fastify floor', floor, 18444, seconds)
-  floor.kill('SIGTERM')
-  await once(floor, 'exit')
+  const runFloor = async (name: string, port: number, extra: string[]): Promise<Figures> => {
+    const floor = spawn(NODE, [...SHIPPED_NODE_FLAGS, 'scripts/bench/floor-server.ts', certFile, keyFile, String(port), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
+    await waitForLine(floor, /ready/)
+    const figures = await load(name, floor, port, seconds)
+    floor.kill('SIGTERM')
+    await once(floor, 'exit')
+    return figures
+  }
+  const base = await runFloor('fastify floor', 18444, [])
+  // Control: the floor again, answering with the webhook's own response bytes (uid echoed). What
+  // it loses against the floor is what any webhook pays to send this patch, before any work.
+  const sameAnswer = await runFloor('floor + same response', 18445, [answerFile])
 
   console.log(`\n## Webhook throughput (${ours.tool}, ${seconds} s per server, 32 connections, TLS keep-alive, review ${review.length} bytes, node ${SHIPPED_NODE_FLAGS.join(' ')})`)
   console.log('| server | admissions/s | p50 ms | p99 ms | peak RSS MB | errors | non-2xx |')
   console.log('|---|---|---|---|---|---|---|')
-  for (const f of [ours, base]) console.log(`| ${f.name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p99} | ${f.rssMb.toFixed(1)} | ${f.errors} | ${f.non2xx} |`)
+  for (const f of [ours, base, sameAnswer]) console.log(`| ${f.name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p99} | ${f.rssMb.toFixed(1)} | ${f.errors} | ${f.non2xx} |`)
   console.log(`throughput ratio webhook/floor: ${(ours.rps / base.rps).toFixed(3)} (target >= 0.8); p99 ${ours.p99} ms (target <= 5); peak RSS ${ours.rssMb.toFixed(1)} MB (target <= 100)`)
+  console.log(`response: ${answer.length} bytes; floor + same response / floor: ${(sameAnswer.rps / base.rps).toFixed(3)} (the most a webhook sending this patch can reach); webhook / floor + same response: ${(ours.rps / sameAnswer.rps).toFixed(3)}`)
+}
+
+function postReview(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', headers: { 'content-type': 'application/json' }, rejectUnauthorized: false }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { text += chunk })
+      res.on('end', () => resolve(text))
+    })
+    req.on('error', reject)
+    req.end(review)
+  })
 }
