@@ -5,6 +5,7 @@ import type { SecureContextOptions } from 'node:tls'
 import type { InjectionSettings } from '../core/injection/types.ts'
 import { createMetrics, type WebhookMetrics } from './metrics.ts'
 import { admitReview, describeTarget, parseAdmissionReview, reviewUid, serializeResponse } from './review.ts'
+import { createAdmissionMemo } from './admission-memo.ts'
 import { HttpErrorCodes, toHttpError } from './http-errors.ts'
 
 /** The apiserver caps a request at 3 MiB; a review wraps one object, so 4 MiB admits every real review. */
@@ -74,10 +75,11 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
     void reply.code(404).send({ statusCode: 404, code: HttpErrorCodes.notFound, message: `no route ${request.method} ${request.url}` })
   })
 
+  const memo = createAdmissionMemo(opts.injection)
   app.post('/mutate', async (request, reply) => {
     const started = process.hrtime.bigint()
     const review = parseAdmissionReview(request.body)
-    const { body, decision } = admitReview(review, opts.injection)
+    const { body, decision } = admitReview(review, opts.injection, memo)
     const reason = decision.outcome === 'injected' ? '' : decision.reason
     const role = decision.outcome === 'injected' ? decision.role : ''
     metrics.admissions.inc(decision.outcome, reason, role)

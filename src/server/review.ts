@@ -1,5 +1,6 @@
 // AdmissionReview v1 in, AdmissionReview v1 out. Pure: the route only adapts HTTP to these functions.
 import { encodePatch } from '../core/injection/encode-patch.ts'
+import type { AdmissionMemo, PodOutcome } from './admission-memo.ts'
 import { injectPod } from '../core/injection/inject-pod.ts'
 import { WARNED_SKIP_REASONS, type InjectionSettings, type PodRole, type SkipReason } from '../core/injection/types.ts'
 import { InjectorError } from '../errors.ts'
@@ -57,19 +58,39 @@ export function reviewUid(body: unknown): string | undefined {
   return typeof body.request.uid === 'string' ? body.request.uid : undefined
 }
 
-export function admitReview(review: AdmissionReview, settings: InjectionSettings): { body: AdmissionResponseBody; decision: Decision } {
+/**
+ * With a memo (built for the same settings), a pod whose engine inputs were seen before gets the
+ * remembered outcome: the same decision, patch and warnings the engine gave then.
+ */
+export function admitReview(review: AdmissionReview, settings: InjectionSettings, memo?: AdmissionMemo): { body: AdmissionResponseBody; decision: Decision } {
   const { request } = review
   const base: AdmissionResponseBody = { apiVersion: API_VERSION, kind: 'AdmissionReview', response: { uid: request.uid, allowed: true } }
   if (!isPodCreate(request)) return { body: base, decision: { outcome: 'ignored', reason: 'not-pod-create' } }
-  const result = injectPod(request.object, settings)
-  if (result.warnings.length > 0) base.response.warnings = result.warnings
-  if (result.outcome === 'skipped') {
-    if (!WARNED_SKIP_REASONS.has(result.reason)) delete base.response.warnings
-    return { body: base, decision: { outcome: 'skipped', reason: result.reason } }
+  let outcome: PodOutcome | undefined
+  if (memo !== undefined && memo.settings === settings) {
+    outcome = memo.lookup(request.object)
+    if (outcome === undefined) {
+      outcome = decidePod(request.object, settings)
+      memo.remember(request.object, outcome)
+    }
+  } else outcome = decidePod(request.object, settings)
+  if (outcome.warnings !== undefined) base.response.warnings = [...outcome.warnings]
+  if (outcome.patch !== undefined) {
+    base.response.patchType = 'JSONPatch'
+    base.response.patch = outcome.patch
   }
-  base.response.patchType = 'JSONPatch'
-  base.response.patch = Buffer.from(encodePatch(result.patch)).toString('base64')
-  return { body: base, decision: { outcome: 'injected', role: result.role } }
+  return { body: base, decision: outcome.decision }
+}
+
+/** Runs the engine on a pod CREATE and encodes what the response needs. */
+export function decidePod(pod: unknown, settings: InjectionSettings): PodOutcome {
+  const result = injectPod(pod, settings)
+  if (result.outcome === 'skipped') {
+    const warned = WARNED_SKIP_REASONS.has(result.reason) && result.warnings.length > 0
+    return { decision: { outcome: 'skipped', reason: result.reason }, ...(warned ? { warnings: result.warnings } : {}) }
+  }
+  const patch = Buffer.from(encodePatch(result.patch)).toString('base64')
+  return { decision: { outcome: 'injected', role: result.role }, patch, ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}) }
 }
 
 /**

@@ -9,6 +9,9 @@ import { defaultInjectionSettings, injectPod } from '../../../src/core/injection
 import { Annotations, SkipReasons, WARNED_SKIP_REASONS } from '../../../src/core/injection/types.ts'
 import type { InjectionResult } from '../../../src/core/injection/types.ts'
 import { applyJsonPatch } from './support/golden-files.ts'
+import { createAdmissionMemo } from '../../../src/server/admission-memo.ts'
+import { decidePod } from '../../../src/server/review.ts'
+import { isEngineInput, recordReads } from '../../helpers/record-reads.ts'
 
 const settings = defaultInjectionSettings('prop', 'contour-tls-injector:prop')
 const NUM_RUNS = 500
@@ -204,4 +207,44 @@ t.test('junk anywhere: never throws, and any patch still applies', async (t) => 
     { numRuns: NUM_RUNS },
   )
   t.pass('no exceptions')
+})
+
+t.test('the engine reads nothing outside the inputs the admission memo compares', async (t) => {
+  let reads = 0
+  fc.assert(
+    fc.property(fc.oneof(validPodArb, junkPodArb), (pod) => {
+      const paths: string[][] = []
+      const direct = injectPod(structuredClone(pod), settings)
+      const recorded = injectPod(recordReads(structuredClone(pod), paths), settings)
+      if (JSON.stringify(recorded) !== JSON.stringify(direct)) throw new Error('a recorded pod must inject the same way')
+      const outside = paths.filter((path) => !isEngineInput(path))
+      if (outside.length > 0) throw new Error(`the engine read ${outside.map((path) => path.join('.')).join(', ')}`)
+      reads += paths.length
+    }),
+    { numRuns: NUM_RUNS },
+  )
+  t.ok(reads > NUM_RUNS, `recorded ${reads} reads`)
+})
+
+t.test('the admission memo answers exactly as the engine does, for repeated and near-identical pods', async (t) => {
+  let hits = 0
+  fc.assert(
+    fc.property(fc.array(fc.oneof(validPodArb, junkPodArb, fc.anything()), { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 12 }), (pods, picks) => {
+      const memo = createAdmissionMemo(settings, 4)
+      // Each pod, then repeats in a random order; copies, so a hit never relies on identity.
+      const sequence = [...pods, ...picks.map((pick) => pods[pick % pods.length])]
+      for (const pod of sequence) {
+        const copy = structuredClone(pod)
+        const expected = decidePod(structuredClone(pod), settings)
+        let outcome = memo.lookup(copy)
+        if (outcome === undefined) {
+          outcome = decidePod(copy, settings)
+          memo.remember(copy, outcome)
+        } else hits++
+        if (JSON.stringify(outcome) !== JSON.stringify(expected)) throw new Error(`memo ${JSON.stringify(outcome)} != engine ${JSON.stringify(expected)}`)
+      }
+    }),
+    { numRuns: NUM_RUNS },
+  )
+  t.ok(hits > 0, `the memo was hit ${hits} times`)
 })
