@@ -29,26 +29,56 @@ export interface AdmissionMemo {
 export const DEFAULT_MEMO_CAPACITY = 16
 
 /**
- * What injectPod reads of a pod: `kind`, `metadata` (whether it is an object, and its
- * `annotations`) and `spec` (whether it is an object, and its `initContainers`, `containers`
- * and `volumes`). Values are JSON (the webhook's parsed reviews); absent reads as undefined.
+ * What injectPod reads of a pod: `kind`; `metadata` (whether it is an object, and its
+ * `annotations`); `spec` (whether it is an object, and its `volumes`, `initContainers` and
+ * `containers`); and of each container only `name`, `command`, `args`, `env` and
+ * `volumeMounts` (images, probes and resources never matter). Values are JSON (the webhook's
+ * parsed reviews); absent reads as undefined.
  */
-export type EngineInputs = readonly [kind: unknown, metadata: unknown, annotations: unknown, spec: unknown, initContainers: unknown, containers: unknown, volumes: unknown]
+export interface EngineInputs {
+  readonly kind: unknown
+  /** true when metadata is an object, else the value itself. */
+  readonly metadata: unknown
+  readonly annotations: unknown
+  /** true when spec is an object, else the value itself. */
+  readonly spec: unknown
+  readonly volumes: unknown
+  readonly initContainers: ContainerListInputs
+  readonly containers: ContainerListInputs
+}
 
+type ContainerListInputs = { readonly list: false; readonly value: unknown } | { readonly list: true; readonly items: readonly ContainerInputs[] }
+type ContainerInputs =
+  | { readonly record: false; readonly value: unknown }
+  | { readonly record: true; readonly name: unknown; readonly command: unknown; readonly args: unknown; readonly env: unknown; readonly volumeMounts: unknown }
+
+/** The inputs as a deep copy, so an entry never depends on a request's objects staying as they were. */
 export function engineInputs(pod: unknown): EngineInputs | undefined {
   if (!isRecord(pod)) return undefined
   const { kind, metadata, spec } = pod
   const meta = isRecord(metadata)
   const specRecord = isRecord(spec)
-  return [
+  return structuredClone({
     kind,
-    meta ? true : metadata,
-    meta ? metadata.annotations : undefined,
-    specRecord ? true : spec,
-    specRecord ? spec.initContainers : undefined,
-    specRecord ? spec.containers : undefined,
-    specRecord ? spec.volumes : undefined,
-  ]
+    metadata: meta ? true : metadata,
+    annotations: meta ? metadata.annotations : undefined,
+    spec: specRecord ? true : spec,
+    volumes: specRecord ? spec.volumes : undefined,
+    initContainers: containerListInputs(specRecord ? spec.initContainers : undefined),
+    containers: containerListInputs(specRecord ? spec.containers : undefined),
+  })
+}
+
+function containerListInputs(value: unknown): ContainerListInputs {
+  if (!Array.isArray(value)) return { list: false, value }
+  return {
+    list: true,
+    items: value.map((container: unknown): ContainerInputs => {
+      if (!isRecord(container)) return { record: false, value: container }
+      const { name, command, args, env, volumeMounts } = container
+      return { record: true, name, command, args, env, volumeMounts }
+    }),
+  }
 }
 
 interface Entry {
@@ -77,7 +107,7 @@ export function createAdmissionMemo(settings: InjectionSettings, capacity = DEFA
       const inputs = engineInputs(pod)
       if (inputs === undefined) return
       // A copy: the memo never depends on a request's objects staying as they were.
-      entries.unshift({ inputs: structuredClone(inputs), outcome: freezeOutcome(outcome) })
+      entries.unshift({ inputs, outcome: freezeOutcome(outcome) })
       if (entries.length > capacity) entries.pop()
     },
     get size() {
@@ -88,15 +118,36 @@ export function createAdmissionMemo(settings: InjectionSettings, capacity = DEFA
 
 /** Compares without building the pod's projection: this runs for every entry on every lookup. */
 function matches(inputs: EngineInputs, pod: Readonly<Record<string, unknown>>): boolean {
-  if (!sameJson(inputs[0], pod.kind)) return false
+  if (!sameJson(inputs.kind, pod.kind)) return false
   const { metadata, spec } = pod
   if (isRecord(metadata)) {
-    if (inputs[1] !== true || !sameJson(inputs[2], metadata.annotations)) return false
-  } else if (!sameJson(inputs[1], metadata)) return false
-  if (isRecord(spec)) {
-    return inputs[3] === true && sameJson(inputs[4], spec.initContainers) && sameJson(inputs[5], spec.containers) && sameJson(inputs[6], spec.volumes)
+    if (inputs.metadata !== true || !sameJson(inputs.annotations, metadata.annotations)) return false
+  } else if (!sameJson(inputs.metadata, metadata)) return false
+  if (!isRecord(spec)) return sameJson(inputs.spec, spec)
+  return (
+    inputs.spec === true &&
+    sameContainers(inputs.containers, spec.containers) &&
+    sameContainers(inputs.initContainers, spec.initContainers) &&
+    sameJson(inputs.volumes, spec.volumes)
+  )
+}
+
+function sameContainers(inputs: ContainerListInputs, value: unknown): boolean {
+  if (!inputs.list) return sameJson(inputs.value, value)
+  if (!Array.isArray(value) || value.length !== inputs.items.length) return false
+  for (let i = 0; i < value.length; i++) {
+    const stored = inputs.items[i] as ContainerInputs
+    const container: unknown = value[i]
+    if (!stored.record) {
+      if (!sameJson(stored.value, container)) return false
+      continue
+    }
+    if (!isRecord(container)) return false
+    // The argv first: it tells templates apart soonest.
+    if (!sameJson(stored.args, container.args) || !sameJson(stored.command, container.command) || !sameJson(stored.name, container.name)) return false
+    if (!sameJson(stored.env, container.env) || !sameJson(stored.volumeMounts, container.volumeMounts)) return false
   }
-  return sameJson(inputs[3], spec)
+  return true
 }
 
 /** Deep equality of JSON values; member order does not matter (the engine reads members by name). */

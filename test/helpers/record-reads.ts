@@ -26,9 +26,14 @@ export function recordReads<T>(value: T, reads: string[][], path: readonly strin
 
 /** Whether a read path stays inside what the admission memo compares (see src/server/admission-memo.ts). */
 export function isEngineInput(path: readonly string[]): boolean {
-  const [top, member] = path
+  const [top, member, , field] = path
   if (top === 'kind') return true
   if (top === 'metadata') return member === undefined || member === 'annotations'
-  if (top === 'spec') return member === undefined || member === 'initContainers' || member === 'containers' || member === 'volumes'
-  return false
+  if (top !== 'spec') return false
+  if (member === undefined || member === 'volumes') return true
+  if (member !== 'initContainers' && member !== 'containers') return false
+  // The list itself, its length and its items; of an item, only the fields the memo compares.
+  return field === undefined || CONTAINER_INPUTS.has(field)
 }
+
+const CONTAINER_INPUTS: ReadonlySet<string> = new Set(['name', 'command', 'args', 'env', 'volumeMounts'])
