@@ -5,11 +5,16 @@ import type { SecureContextOptions } from 'node:tls'
 import type { InjectionSettings } from '../core/injection/types.ts'
 import { createMetrics, type WebhookMetrics } from './metrics.ts'
 import { admitReview, describeTarget, parseAdmissionReview, reviewUid, serializeResponse } from './review.ts'
-import { createAdmissionMemo } from './admission-memo.ts'
+import { createAdmissionMemo, type AdmissionMemo } from './admission-memo.ts'
 import { HttpErrorCodes, toHttpError } from './http-errors.ts'
 
 /** The apiserver caps a request at 3 MiB; a review wraps one object, so 4 MiB admits every real review. */
 export const BODY_LIMIT_BYTES = 4 * 1024 * 1024
+/**
+ * Reviews larger than this are never remembered by the admission memo: it keeps a copy of each
+ * remembered pod's engine inputs, and a real Contour or Envoy pod review is 5-20 KiB.
+ */
+export const MEMO_MAX_BODY_BYTES = 64 * 1024
 /** Above the apiserver's 90 s idle timeout, so the server never closes a connection the client is about to reuse. */
 export const KEEP_ALIVE_TIMEOUT_MS = 100_000
 
@@ -29,7 +34,7 @@ export interface BuildOptions {
   readonly metrics?: WebhookMetrics
 }
 
-export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: ServingState; metrics: WebhookMetrics } {
+export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: ServingState; metrics: WebhookMetrics; memo: AdmissionMemo } {
   const state = opts.state ?? { certLoaded: opts.https !== undefined, draining: false }
   const metrics = opts.metrics ?? createMetrics({ processMetrics: true })
   const base: FastifyServerOptions = {
@@ -79,7 +84,8 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
   app.post('/mutate', async (request, reply) => {
     const started = process.hrtime.bigint()
     const review = parseAdmissionReview(request.body)
-    const { body, decision } = admitReview(review, opts.injection, memo)
+    const length = Number(request.headers['content-length'])
+    const { body, decision } = admitReview(review, opts.injection, length <= MEMO_MAX_BODY_BYTES ? memo : undefined)
     const reason = decision.outcome === 'injected' ? '' : decision.reason
     const role = decision.outcome === 'injected' ? decision.role : ''
     metrics.admissions.inc(decision.outcome, reason, role)
@@ -107,6 +113,6 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
     const text = await metrics.registry.metrics()
     return reply.type(metrics.registry.contentType).send(text)
   })
-  return { app, state, metrics }
+  return { app, state, metrics, memo }
 }
 

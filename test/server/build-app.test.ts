@@ -1,6 +1,6 @@
 import t from 'tap'
 import jsonpatch from 'fast-json-patch'
-import { buildApp, BODY_LIMIT_BYTES } from '../../src/server/build-app.ts'
+import { buildApp, BODY_LIMIT_BYTES, MEMO_MAX_BODY_BYTES } from '../../src/server/build-app.ts'
 import { createMetrics } from '../../src/server/metrics.ts'
 import { DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, type InjectionSettings } from '../../src/core/injection/types.ts'
 import { envoyReview } from '../helpers/reviews.ts'
@@ -140,4 +140,21 @@ t.test('a __proto__ or constructor key in the pod is an ordinary key: injected, 
   const patch = JSON.parse(Buffer.from(body.response.patch ?? '', 'base64').toString('utf8')) as { path: string }[]
   t.ok(patch.some((op) => op.path === '/metadata/annotations/contour-tls-injection~1status'), 'status added next to the existing annotations')
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype untouched')
+})
+
+t.test('the admission memo serves repeated pods and skips reviews over its size limit', async (t) => {
+  const { app, memo } = buildApp({ injection: settings, metrics: createMetrics({ processMetrics: false }), state: { certLoaded: true, draining: false } })
+  t.teardown(() => app.close())
+  const first = await app.inject({ method: 'POST', url: '/mutate', payload: envoyReview({ uid: 'a' }) })
+  const second = await app.inject({ method: 'POST', url: '/mutate', payload: envoyReview({ uid: 'b' }) })
+  t.equal(memo.size, 1, 'one template, one entry')
+  const a = first.json() as ReviewResponse
+  const b = second.json() as ReviewResponse
+  t.equal(b.response.uid, 'b', 'a remembered answer still echoes its own uid')
+  t.equal(b.response.patch, a.response.patch, 'and carries the same patch')
+  const large = envoyReview({ uid: 'c' })
+  ;(large.request.object.metadata as { annotations?: Record<string, string> }).annotations = { padding: 'x'.repeat(MEMO_MAX_BODY_BYTES) }
+  const res = await app.inject({ method: 'POST', url: '/mutate', payload: large })
+  t.equal((res.json() as ReviewResponse).response.patchType, 'JSONPatch', 'a large review is still injected')
+  t.equal(memo.size, 1, 'but not remembered')
 })
