@@ -1,6 +1,7 @@
 // Prometheus metrics on a registry of our own (no global state shared between app instances in tests).
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Registry } from 'prom-client'
 import { FastCounter, FastHistogram, registerFast } from './admission-stats.ts'
+import { registerProcessMetrics } from './process-metrics.ts'
 
 export interface WebhookMetrics {
   readonly registry: Registry
@@ -18,7 +19,7 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 
 export function createMetrics(options: { processMetrics: boolean }): WebhookMetrics {
   const registry = new Registry()
-  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'contour_tls_injector_' })
+  if (options.processMetrics) registerProcessMetrics(registry, 'contour_tls_injector_')
   const admissions = new FastCounter(
     'contour_tls_injector_admissions_total',
     'Admission reviews answered, by outcome (injected, skipped, ignored), skip reason and pod role',
