@@ -3,13 +3,13 @@ import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SHIPPED_NODE_FLAGS } from './webhook.ts'
+import { ENTRYPOINT_NODE_FLAGS } from './node-flags.ts'
 
 const NODE = process.execPath
 
 function timeRun(args: string[]): number {
   const started = process.hrtime.bigint()
-  const r = spawnSync(NODE, [...SHIPPED_NODE_FLAGS, 'dist/cli.js', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const r = spawnSync(NODE, [...ENTRYPOINT_NODE_FLAGS, 'dist/cli.js', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
   const ms = Number(process.hrtime.bigint() - started) / 1e6
   if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr.toString()}`)
   return ms

@@ -8,10 +8,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import { get as httpsGet, request as httpsRequest } from 'node:https'
+import { WEBHOOK_NODE_FLAGS } from './node-flags.ts'
 
 const NODE = process.execPath
-// The flags the image's ENTRYPOINT runs node with (Dockerfile): the benchmark measures what ships.
-export const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=2']
+// The webhook runs with the chart's webhook.nodeFlags (the Deployment's command), the floor too,
+// so both run on the same V8 settings: the benchmark measures what ships.
+const WEBHOOK_FLAGS = [...WEBHOOK_NODE_FLAGS]
 const review = await readFile(new URL('../../test/fixtures/reviews/envoy-daemonset-pod.json', import.meta.url), 'utf8')
 
 interface Figures { name: string; tool: string; rps: number; p50: number; p99: number; rssMb: number; errors: number; non2xx: number }
@@ -99,7 +101,7 @@ export async function benchWebhook(seconds = 10): Promise<void> {
   if (issued.status !== 0) throw new Error(`bootstrap-tls --out-dir failed: ${issued.stderr}`)
   const certFile = join(dir, 'contour', 'tls.crt')
   const keyFile = join(dir, 'contour', 'tls.key')
-  const webhook = spawn(NODE, [...SHIPPED_NODE_FLAGS, 'dist/cli.js', 'webhook', '--host=127.0.0.1', '--port=18443', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--log-level=warn', '--drain-seconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const webhook = spawn(NODE, [...WEBHOOK_FLAGS, 'dist/cli.js', 'webhook', '--host=127.0.0.1', '--port=18443', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--log-level=warn', '--drain-seconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] })
   await waitForReady(18443)
   // The webhook's answer to this review, for the control run below.
   const answerFile = join(dir, 'answer.json')
@@ -125,7 +127,7 @@ export async function benchWebhook(seconds = 10): Promise<void> {
     logLevel: 'warning',
   })
   const runFloor = async (name: string, port: number, extra: string[]): Promise<Figures> => {
-    const floor = spawn(NODE, [...SHIPPED_NODE_FLAGS, floorBundle, certFile, keyFile, String(port), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const floor = spawn(NODE, [...WEBHOOK_FLAGS, floorBundle, certFile, keyFile, String(port), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
     await waitForLine(floor, /ready/)
     const figures = await load(name, floor, port, seconds)
     floor.kill('SIGTERM')
@@ -137,7 +139,7 @@ export async function benchWebhook(seconds = 10): Promise<void> {
   // it loses against the floor is what any webhook pays to send this patch, before any work.
   const sameAnswer = await runFloor('floor + same response', 18445, [answerFile])
 
-  console.log(`\n## Webhook throughput (${ours.tool}, ${seconds} s per server, 32 connections, TLS keep-alive, review ${review.length} bytes, node ${SHIPPED_NODE_FLAGS.join(' ')})`)
+  console.log(`\n## Webhook throughput (${ours.tool}, ${seconds} s per server, 32 connections, TLS keep-alive, review ${review.length} bytes, node ${WEBHOOK_FLAGS.join(' ')})`)
   console.log('| server | admissions/s | p50 ms | p99 ms | peak RSS MB | errors | non-2xx |')
   console.log('|---|---|---|---|---|---|---|')
   for (const f of [ours, base, sameAnswer]) console.log(`| ${f.name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p99} | ${f.rssMb.toFixed(1)} | ${f.errors} | ${f.non2xx} |`)

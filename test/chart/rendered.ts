@@ -12,6 +12,8 @@ import { CHART_DIR, findOne, helm, template, valueArgs, type Manifest } from './
 
 type PodSpec = { securityContext?: Record<string, unknown>; containers: Array<Record<string, unknown> & { name: string; args?: string[]; securityContext?: Record<string, unknown> }>; [k: string]: unknown }
 const podSpecOf = (o: Manifest): PodSpec => (o.spec as { template: { spec: PodSpec } }).template.spec
+import { WEBHOOK_NODE_FLAGS } from '../../scripts/bench/node-flags.ts'
+
 const argValue = (args: readonly string[], flag: string) => args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1)
 const twoTargets = [{ namespace: 'projectcontour', contourServiceAccount: 'contour' }, { namespace: 'heptio-contour', contourServiceAccount: 'contour' }]
 
@@ -166,6 +168,10 @@ export async function testWorkloads(t: Test): Promise<void> {
     const modeArgs = podSpecOf(findOne((await template(values)).objects, 'Deployment')).containers[0]?.args ?? []
     t.match(parseWebhookConfig(modeArgs.slice(1), env).tls, { mode: 'files', certFile: '/etc/contour-tls-injector/serving/tls.crt' }, `the webhook accepts the ${values['servingCert.mode']}-mode args`)
   }
+  // The webhook runs the image's node and CLI with its own V8 flags; [] falls back to the entrypoint.
+  t.same(container.command, ['/usr/local/bin/node', ...WEBHOOK_NODE_FLAGS, '/app/dist/cli.js'], 'the webhook command: node, webhook.nodeFlags, the CLI')
+  t.same(WEBHOOK_NODE_FLAGS, ['--max-semi-space-size=2', '--no-maglev'], 'the default flags')
+  t.equal(podSpecOf(findOne((await template({ 'webhook.nodeFlags': [] })).objects, 'Deployment')).containers[0]?.command, undefined, 'nodeFlags [] keeps the entrypoint')
   const files = podSpecOf(findOne((await template({ 'servingCert.mode': 'certManager' })).objects, 'Deployment'))
   t.match(files.containers[0]?.args, ['webhook'], 'certManager mode')
   t.ok(files.containers[0]?.args?.includes('--tls-cert-file=/etc/contour-tls-injector/serving/tls.crt'), 'serves the mounted files')

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { checkCertificateSet } from '../../src/core/certs/check-set.ts'
 import { freePort, httpsRequest } from '../helpers/https-client.ts'
 import { createBuildah, findDescendant } from './buildah.ts'
+import { WEBHOOK_NODE_FLAGS } from '../../scripts/bench/node-flags.ts'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const NOBODY = 65534
@@ -49,8 +50,10 @@ if ('missing' in found) {
   const container = (await buildah.run(['from', '--name', `cti-image-test-${process.pid}`, image])).trim()
   t.teardown(() => buildah.run(['rm', container]))
   /** `buildah run` with the image's entrypoint (it applies the image's USER, not its ENTRYPOINT). */
-  const runArgs = (args: readonly string[], volumes: readonly string[] = []) =>
-    ['run', ...volumes.flatMap((v) => ['--volume', v]), container, '--', ...entrypoint, ...args]
+  const runArgs = (args: readonly string[], volumes: readonly string[] = [], command: readonly string[] = entrypoint) =>
+    ['run', ...volumes.flatMap((v) => ['--volume', v]), container, '--', ...command, ...args]
+  /** The chart's webhook Deployment overrides the entrypoint with its own node flags. */
+  const chartWebhookCommand = [ENTRYPOINT[0]!, ...WEBHOOK_NODE_FLAGS, ENTRYPOINT[ENTRYPOINT.length - 1]!]
 
   t.comment(`image ${image}: ${await buildah.imageSize(image)}`)
 
@@ -99,10 +102,10 @@ if ('missing' in found) {
     t.equal((await stat(join(out, 'contour/tls.key'))).uid, NOBODY, 'written as the image user')
   })
 
-  t.test('the webhook serves /healthz to the host over TLS and drains on SIGTERM', async (t) => {
+  t.test('the webhook, run with the chart\'s command, serves /healthz to the host over TLS and drains on SIGTERM', async (t) => {
     const certs = await tempDirOwnedByNobody('cti-image-dev-')
     const port = await freePort()
-    const server = buildah.spawn(runArgs(['webhook', '--dev', `--port=${port}`, '--dev-cert-dir=/dev-cert', '--drain-seconds=0'], [`${certs}:/dev-cert`]))
+    const server = buildah.spawn(runArgs(['webhook', '--dev', `--port=${port}`, '--dev-cert-dir=/dev-cert', '--drain-seconds=0'], [`${certs}:/dev-cert`], chartWebhookCommand))
     let output = ''
     server.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
     server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))
