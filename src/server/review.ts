@@ -1,4 +1,5 @@
-// AdmissionReview v1 in, AdmissionReview v1 out. Pure: the route only adapts HTTP to these functions.
+// AdmissionReview v1 in, AdmissionReview v1 out. Pure apart from the admission memo a caller may
+// pass (src/server/admission-memo.ts): the route only adapts HTTP to these functions.
 import { encodePatch } from '../core/injection/encode-patch.ts'
 import type { AdmissionMemo, PodOutcome } from './admission-memo.ts'
 import { injectPod } from '../core/injection/inject-pod.ts'
