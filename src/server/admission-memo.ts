@@ -6,6 +6,7 @@
 // engine inputs, below) with a copy of the inputs the outcome was computed from. A hit is
 // therefore the engine's own answer for identical input, never a guess. A test records every
 // property the engine reads and holds them to this projection.
+import { isRecord } from '../core/injection/read-pod.ts'
 import type { InjectionSettings } from '../core/injection/types.ts'
 import type { Decision } from './review.ts'
 
@@ -175,8 +176,4 @@ export function sameJson(a: unknown, b: unknown): boolean {
 function freezeOutcome(outcome: PodOutcome): PodOutcome {
   if (outcome.warnings !== undefined) return Object.freeze({ ...outcome, warnings: Object.freeze([...outcome.warnings]) })
   return Object.freeze({ ...outcome })
-}
-
-function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

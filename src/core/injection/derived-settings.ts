@@ -1,19 +1,18 @@
-// Everything injection derives from its settings alone: the mount paths, the TLS flags, the
-// volumes, the mounts, the init container and the status annotation. Built once per settings
-// object and deep-frozen, so every admission shares the same objects instead of rebuilding them,
-// and the patch encoder serializes each of them once (markImmutable in encode-patch.ts). Settings are
-// treated as immutable, as their readonly type says: the webhook freezes its own.
+// Everything injection derives from its settings alone: the TLS flags, the volumes, the mounts,
+// the init container and the status annotation. Built once per settings object and deep-frozen,
+// so every admission shares the same objects instead of rebuilding them, and the patch encoder
+// serializes each of them once (markImmutable in encode-patch.ts). Settings are treated as
+// immutable, as their readonly type says: the webhook freezes its own.
 import type { V1Container, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import { buildInitContainer } from './build-init-container.ts'
 import { markImmutable } from './encode-patch.ts'
 import { buildMount, buildVolume, resolveTlsPaths, selectVolumes } from './plan-mounts.ts'
-import type { TlsPaths, TlsVolume } from './plan-mounts.ts'
+import type { TlsVolume } from './plan-mounts.ts'
 import { buildTlsFlags } from './tls-flags.ts'
 import type { TlsCommand } from './tls-flags.ts'
 import type { InjectionSettings, PodRole } from './types.ts'
 
 export interface DerivedSettings {
-  readonly paths: TlsPaths
   readonly flags: Readonly<Record<TlsCommand, readonly string[]>>
   readonly volumes: Readonly<Record<TlsVolume, V1Volume>>
   readonly mounts: Readonly<Record<TlsVolume, V1VolumeMount>>
@@ -61,7 +60,6 @@ function buildDerived(settings: InjectionSettings): DerivedSettings {
     }),
   ) as Record<PodRole, RoleParts>
   return {
-    paths,
     flags: {
       serve: buildTlsFlags('serve', { ca: paths.ca, leafDir: paths.contour }),
       bootstrap: buildTlsFlags('bootstrap', { ca: paths.ca, leafDir: paths.envoy }),
