@@ -7,7 +7,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
-import { get as httpsGet, request as httpsRequest } from 'node:https'
+import { expectOk, httpsStatus } from '../cluster/health.ts'
+import { waitFor } from '../cluster/wait.ts'
 import { WEBHOOK_NODE_FLAGS } from './node-flags.ts'
 
 const NODE = process.execPath
@@ -26,23 +27,6 @@ async function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> 
     child.stderr?.on('data', onData)
     child.once('exit', (code) => reject(new Error(`server exited (${code}) before ready: ${seen}`)))
   })
-}
-
-/** Polls /readyz over TLS (the bench's own certificate is not verified: the load generators do not either). */
-async function waitForReady(port: number): Promise<void> {
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const req = httpsGet({ host: '127.0.0.1', port, path: '/readyz', rejectUnauthorized: false }, (res) => {
-        res.resume()
-        resolve(res.statusCode === 200)
-      })
-      req.on('error', () => resolve(false))
-    })
-    if (ok) return
-    if (Date.now() > deadline) throw new Error(`the webhook on port ${port} did not become ready in 15 s`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }
 
 function peakRssMb(pid: number): Promise<number> {
@@ -102,10 +86,11 @@ export async function benchWebhook(seconds = 10): Promise<void> {
   const certFile = join(dir, 'contour', 'tls.crt')
   const keyFile = join(dir, 'contour', 'tls.key')
   const webhook = spawn(NODE, [...WEBHOOK_FLAGS, 'dist/cli.js', 'webhook', '--host=127.0.0.1', '--port=18443', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--log-level=warn', '--drain-seconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  await waitForReady(18443)
+  // The bench's own certificate is not verified: the load generators do not verify it either.
+  await waitFor('the webhook on port 18443', () => expectOk('https://127.0.0.1:18443/readyz', { insecure: true }), { timeoutMs: 15_000, intervalMs: 50, log: (line) => console.error(line) })
   // The webhook's answer to this review, for the control run below.
   const answerFile = join(dir, 'answer.json')
-  const answer = await postReview(18443)
+  const answer = (await httpsStatus('https://127.0.0.1:18443/mutate', { insecure: true }, 3000, review)).body
   if (!answer.includes('"patchType":"JSONPatch"')) throw new Error(`the bench review was not injected: ${answer}`)
   await writeFile(answerFile, answer)
   const ours = await load('webhook /mutate', webhook, 18443, seconds)
@@ -145,17 +130,4 @@ export async function benchWebhook(seconds = 10): Promise<void> {
   for (const f of [ours, base, sameAnswer]) console.log(`| ${f.name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p99} | ${f.rssMb.toFixed(1)} | ${f.errors} | ${f.non2xx} |`)
   console.log(`throughput ratio webhook/floor: ${(ours.rps / base.rps).toFixed(3)} (target >= 0.8); p99 ${ours.p99} ms (target <= 5); peak RSS ${ours.rssMb.toFixed(1)} MB (target <= 100)`)
   console.log(`response: ${answer.length} bytes; floor + same response / floor: ${(sameAnswer.rps / base.rps).toFixed(3)} (the most a webhook sending this patch can reach); webhook / floor + same response: ${(ours.rps / sameAnswer.rps).toFixed(3)}`)
-}
-
-function postReview(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', headers: { 'content-type': 'application/json' }, rejectUnauthorized: false }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { text += chunk })
-      res.on('end', () => resolve(text))
-    })
-    req.on('error', reject)
-    req.end(review)
-  })
 }

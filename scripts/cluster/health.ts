@@ -3,11 +3,15 @@
 import { request } from 'node:https'
 import { createServer } from 'node:net'
 
-export function httpsStatus(url: string, tls: { ca?: string; cert?: string; key?: string; insecure?: boolean }, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+/** GET, or POST of a JSON body when one is given. */
+export function httpsStatus(url: string, tls: { ca?: string; cert?: string; key?: string; insecure?: boolean }, timeoutMs = 3000, jsonBody?: string): Promise<{ status: number; body: string }> {
   const u = new URL(url)
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'GET', ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.insecure !== true, agent: false, timeout: timeoutMs },
+      {
+        host: u.hostname, port: u.port, path: u.pathname + u.search, method: jsonBody === undefined ? 'GET' : 'POST', ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.insecure !== true, agent: false, timeout: timeoutMs,
+        headers: jsonBody === undefined ? {} : { 'content-type': 'application/json' },
+      },
       (res) => {
         let body = ''
         res.setEncoding('utf8')
@@ -18,7 +22,7 @@ export function httpsStatus(url: string, tls: { ca?: string; cert?: string; key?
     )
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
     req.on('error', reject)
-    req.end()
+    req.end(jsonBody)
   })
 }
 
