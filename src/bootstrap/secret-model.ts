@@ -28,16 +28,6 @@ export const ROTATE_HISTORY_LENGTH = 10
 export const TLS_SECRET_TYPE = 'kubernetes.io/tls'
 export const OPAQUE_SECRET_TYPE = 'Opaque'
 
-/** A Secret as read: data decoded to bytes. */
-export interface StoredSecret {
-  readonly name: string
-  readonly type: string
-  readonly data: Readonly<Record<string, Buffer>>
-  readonly labels: Readonly<Record<string, string>>
-  readonly annotations: Readonly<Record<string, string>>
-  readonly resourceVersion: string
-}
-
 /** A Secret to write; `resourceVersion` makes a replace conditional on nobody having written since. */
 export interface SecretWrite {
   readonly name: string
@@ -45,6 +35,11 @@ export interface SecretWrite {
   readonly data: Readonly<Record<string, Buffer>>
   readonly labels: Readonly<Record<string, string>>
   readonly annotations: Readonly<Record<string, string>>
+}
+
+/** A Secret as read: data decoded to bytes. */
+export interface StoredSecret extends SecretWrite {
+  readonly resourceVersion: string
 }
 
 export type ReadSecrets = Readonly<Partial<Record<SecretRole, StoredSecret>>>

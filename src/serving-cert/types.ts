@@ -1,6 +1,6 @@
 // The contract of the webhook's own serving certificate in `--serving-cert-mode=self`: names,
 // Secret layout and error codes. The chart's templates and README use the same values.
-import type { CheckReason } from '../core/certs/types.ts'
+import type { CheckReason, CheckResult } from '../core/certs/types.ts'
 
 /** Server-side apply field manager for the caBundle fields: Helm, Argo CD and Flux own the rest. */
 export const FIELD_MANAGER = 'contour-tls-injector'
@@ -38,9 +38,7 @@ export interface ServingIdentity {
 
 export type ServingCheckReason = CheckReason | 'missing-name'
 
-export type ServingCheckResult =
-  | { readonly ok: true; readonly notAfter: Date; readonly renewAt: Date; readonly fingerprint: string }
-  | { readonly ok: false; readonly reason: ServingCheckReason; readonly detail: string }
+export type ServingCheckResult = CheckResult<ServingCheckReason>
 
 export const ServingCertErrorCodes = {
   /** A flag or option of the self mode is invalid. */

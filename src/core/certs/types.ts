@@ -44,9 +44,10 @@ export const CheckReasons = {
 } as const
 export type CheckReason = (typeof CheckReasons)[keyof typeof CheckReasons]
 
-export type CheckResult =
+/** The outcome of a check; other checks (the serving certificate's) widen the reasons. */
+export type CheckResult<Reason extends string = CheckReason> =
   | { readonly ok: true; readonly notAfter: Date; readonly renewAt: Date; readonly fingerprint: string }
-  | { readonly ok: false; readonly reason: CheckReason; readonly detail: string }
+  | { readonly ok: false; readonly reason: Reason; readonly detail: string }
 
 /** Codes of errors thrown by the certificate core (bad options are a programmer or configuration error). */
 export const CertErrorCodes = {
