@@ -86,16 +86,18 @@ export function buildApp(opts: BuildOptions): { app: FastifyInstance; state: Ser
     const review = parseAdmissionReview(request.body)
     const length = Number(request.headers['content-length'])
     const { body, decision } = admitReview(review, opts.injection, length <= MEMO_MAX_BODY_BYTES ? memo : undefined)
-    const reason = decision.outcome === 'injected' ? '' : decision.reason
-    const role = decision.outcome === 'injected' ? decision.role : ''
+    const injected = decision.outcome === 'injected' || decision.outcome === 'taken-over'
+    const reason = injected ? '' : decision.reason
+    const role = injected ? decision.role : ''
     metrics.admissions.inc(decision.outcome, reason, role)
-    const level = decision.outcome === 'injected' ? 'info' : body.response.warnings !== undefined ? 'warn' : 'debug'
+    const level = injected ? 'info' : body.response.warnings !== undefined ? 'warn' : 'debug'
     // A child logger per request costs more than the injection itself: build it only when it logs.
     // (fastify's no-op logger, used when logging is off, has no isLevelEnabled.)
     if ((request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) === true) {
       const target = describeTarget(review.request)
       const log = request.log.child({ uid: review.request.uid, namespace: target.namespace, name: target.name, operation: review.request.operation })
-      if (decision.outcome === 'injected') log.info({ role }, 'injected')
+      if (decision.outcome === 'taken-over') log.info({ role, replaced: decision.replaced }, 'injected, existing TLS taken over')
+      else if (injected) log.info({ role }, 'injected')
       else if (level === 'warn') log.warn({ reason, warnings: body.response.warnings }, 'not injected')
       else log.debug({ outcome: decision.outcome, reason }, 'not injected')
     }

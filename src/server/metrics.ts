@@ -22,7 +22,7 @@ export function createMetrics(options: { processMetrics: boolean }): WebhookMetr
   if (options.processMetrics) registerProcessMetrics(registry, 'contour_tls_injector_')
   const admissions = new FastCounter(
     'contour_tls_injector_admissions_total',
-    'Admission reviews answered, by outcome (injected, skipped, ignored), skip reason and pod role',
+    'Admission reviews answered, by outcome (injected, taken-over: injected in place of existing TLS, skipped, ignored), skip reason and pod role',
     ['outcome', 'reason', 'role'],
   )
   const latency = new FastHistogram(

@@ -38,6 +38,8 @@ export interface AdmissionResponseBody {
 /** What happened to one review, for logs and metrics. */
 export type Decision =
   | { readonly outcome: 'injected'; readonly role: PodRole }
+  /** Injected in place of existing TLS: the Secrets whose files it replaced. */
+  | { readonly outcome: 'taken-over'; readonly role: PodRole; readonly replaced: readonly string[] }
   | { readonly outcome: 'skipped'; readonly reason: SkipReason }
   | { readonly outcome: 'ignored'; readonly reason: 'not-pod-create' }
 
@@ -91,7 +93,8 @@ export function decidePod(pod: unknown, settings: InjectionSettings): PodOutcome
     return { decision: { outcome: 'skipped', reason: result.reason }, ...(warned ? { warnings: result.warnings } : {}) }
   }
   const patch = Buffer.from(encodePatch(result.patch)).toString('base64')
-  return { decision: { outcome: 'injected', role: result.role }, patch, ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}) }
+  const decision: Decision = result.replaced.length === 0 ? { outcome: 'injected', role: result.role } : { outcome: 'taken-over', role: result.role, replaced: result.replaced }
+  return { decision, patch, ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}) }
 }
 
 /**

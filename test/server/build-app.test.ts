@@ -11,6 +11,7 @@ const settings: InjectionSettings = {
   secretNames: DEFAULT_SECRET_NAMES,
   mountRoot: DEFAULT_MOUNT_ROOT,
   version: '1.2.3',
+  existingTls: 'certgen',
 }
 
 function makeApp() {

@@ -2,41 +2,26 @@
 // order of the checks is the order of the design's skip list: the cheap, silent reasons first,
 // then the ones that look like a mistake and deserve a warning.
 import { ArgvKinds, classifyArgv } from './argv.ts'
-import { readEnvNames } from './read-pod.ts'
+import { planExistingTls } from './plan-take-over.ts'
+import type { TakeOver } from './plan-take-over.ts'
 import type { ContainerView, PodView } from './read-pod.ts'
-import { findTlsFlags } from './tls-flags.ts'
-import type { TlsCommand } from './tls-flags.ts'
+import { describeContainer, skipPod } from './skip.ts'
+import type { Skip } from './skip.ts'
 import { Annotations, INIT_CONTAINER_NAME, SkipReasons } from './types.ts'
-import type { PodRole, SkipReason } from './types.ts'
+import type { InjectionSettings, PodRole } from './types.ts'
 
 export interface PodPlan {
   readonly role: PodRole
   readonly serve: readonly ContainerView[]
   readonly bootstrap: readonly ContainerView[]
   readonly envoy: readonly ContainerView[]
-}
-
-export interface Skip {
-  readonly outcome: 'skip'
-  readonly reason: SkipReason
-  /** What the warning says after the reason; only for the reasons that warn. */
-  readonly detail?: string
+  /** Set when the pod's existing TLS is taken over. */
+  readonly takeOver: TakeOver | undefined
 }
 
 export type Analysis = Skip | { readonly outcome: 'inject'; readonly plan: PodPlan }
 
-export function skipPod(reason: SkipReason, detail?: string): Skip {
-  return detail === undefined ? { outcome: 'skip', reason } : { outcome: 'skip', reason, detail }
-}
-
-/** How warnings name a container: its name, or its place when it has none. */
-export function describeContainer(container: ContainerView): string {
-  return container.name === undefined || container.name === ''
-    ? `${container.list}[${container.index}]`
-    : `container "${container.name}"`
-}
-
-export function analyzePod(view: PodView): Analysis {
+export function analyzePod(view: PodView, settings: InjectionSettings): Analysis {
   const annotations = view.annotations ?? {}
   if (isOptOut(annotations[Annotations.inject])) return skipPod(SkipReasons.optedOut)
   const status = annotations[Annotations.status]
@@ -70,11 +55,12 @@ export function analyzePod(view: PodView): Analysis {
   }
   if (serve.length + bootstrap.length + envoy.length === 0) return skipPod(SkipReasons.notContourOrEnvoy)
 
-  const tlsSkip = checkExistingTls(serve, bootstrap)
-  if (tlsSkip !== undefined) return tlsSkip
+  const existing = planExistingTls(view, serve, bootstrap, settings)
+  if (existing.outcome === 'skip') return existing
 
   const role: PodRole = serve.length === 0 ? 'envoy' : bootstrap.length + envoy.length === 0 ? 'contour' : 'co-located'
-  return { outcome: 'inject', plan: { role, serve, bootstrap, envoy } }
+  const takeOver = existing.outcome === 'take-over' ? existing.takeOver : undefined
+  return { outcome: 'inject', plan: { role, serve, bootstrap, envoy, takeOver } }
 }
 
 // Istio reads its inject annotation loosely too; a stray capital must not inject a pod whose
@@ -85,35 +71,4 @@ function isOptOut(value: unknown): boolean {
 
 function isInjectedInit(container: ContainerView): boolean {
   return container.name === INIT_CONTAINER_NAME
-}
-
-/**
- * kingpin makes a partial set fatal, and a pod whose serve side has TLS but whose bootstrap
- * side has none cannot talk either: both are the user's half-finished setup, so warn. A pod
- * that has all of its TLS settings is the user's own working setup: leave it silently.
- */
-function checkExistingTls(serve: readonly ContainerView[], bootstrap: readonly ContainerView[]): Skip | undefined {
-  const stateOf = (container: ContainerView, command: TlsCommand) => ({
-    container,
-    state: findTlsFlags(command, container.argv ?? [], readEnvNames(container.env)),
-  })
-  const states = [...serve.map((container) => stateOf(container, 'serve')), ...bootstrap.map((container) => stateOf(container, 'bootstrap'))]
-  for (const { container, state } of states) {
-    if (state.present.length > 0 && state.missing.length > 0) {
-      return skipPod(
-        SkipReasons.partialTlsFlags,
-        `${describeContainer(container)} sets ${state.present.join(', ')} but not ${state.missing.join(', ')}`,
-      )
-    }
-  }
-  const configured = states.find(({ state }) => state.missing.length === 0)
-  if (configured === undefined) return undefined
-  const unconfigured = states.find(({ state }) => state.present.length === 0)
-  if (unconfigured !== undefined) {
-    return skipPod(
-      SkipReasons.partialTlsFlags,
-      `${describeContainer(configured.container)} sets its TLS flags but ${describeContainer(unconfigured.container)} sets none`,
-    )
-  }
-  return skipPod(SkipReasons.tlsConfigured)
 }

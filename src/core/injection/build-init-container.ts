@@ -1,9 +1,9 @@
 // The injected `bootstrap-tls` init container. It runs before every other init container, so
 // `contour bootstrap` (which since Contour 1.5 fails on missing files) finds the certificates.
 import type { V1Container, V1VolumeMount } from '@kubernetes/client-node'
-import { normalizeMountPath } from './plan-mounts.ts'
+import { normalizeMountPath } from './tls-volumes.ts'
 import { Annotations, DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, INIT_CONTAINER_NAME } from './types.ts'
-import type { InjectionSettings, PodRole } from './types.ts'
+import type { InjectionSettings, PodRole, SecretNames } from './types.ts'
 
 /** The injector's own subcommand; the image's entrypoint is the `contour-tls-injector` binary. */
 const SUBCOMMAND = 'bootstrap-tls'
@@ -12,12 +12,13 @@ export function buildInitContainer(
   role: PodRole,
   mounts: readonly V1VolumeMount[],
   settings: InjectionSettings,
+  secretNames: SecretNames = settings.secretNames,
 ): V1Container {
   return {
     name: INIT_CONTAINER_NAME,
     image: settings.image,
     imagePullPolicy: settings.imagePullPolicy,
-    args: buildInitArgs(role, settings),
+    args: buildInitArgs(role, settings, secretNames),
     env: [
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       // Empty when the annotation is absent: "no rotation requested".
@@ -45,11 +46,11 @@ export function buildInitContainer(
  * A co-located pod runs one `--role=contour` that checks every mount. Flags that only restate a
  * default are left out, so the common injected pod reads like the design's examples.
  */
-export function buildInitArgs(role: PodRole, settings: InjectionSettings): string[] {
+export function buildInitArgs(role: PodRole, settings: InjectionSettings, secretNames: SecretNames = settings.secretNames): string[] {
   const args = [SUBCOMMAND, `--role=${role === 'envoy' ? 'envoy' : 'contour'}`]
   const root = normalizeMountPath(settings.mountRoot)
   if (root !== DEFAULT_MOUNT_ROOT) args.push(`--tls-dir=${root}`)
-  const { contour, envoy, ca } = settings.secretNames
+  const { contour, envoy, ca } = secretNames
   if (contour !== DEFAULT_SECRET_NAMES.contour) args.push(`--contour-secret=${contour}`)
   if (envoy !== DEFAULT_SECRET_NAMES.envoy) args.push(`--envoy-secret=${envoy}`)
   if (ca !== DEFAULT_SECRET_NAMES.ca) args.push(`--ca-secret=${ca}`)

@@ -3,10 +3,11 @@
 // status annotation. Every other byte of the pod is left as it came.
 import type { V1VolumeMount } from '@kubernetes/client-node'
 import type { PodPlan } from './analyze-pod.ts'
-import { deriveSettings } from './derived-settings.ts'
+import { deriveSettings, formatStatus } from './derived-settings.ts'
 import { toPointer } from './json-pointer.ts'
 import type { MountPlan } from './plan-mounts.ts'
 import type { ContainerView, PodView } from './read-pod.ts'
+import { pushSettingRewrites, pushVolumeEdit } from './take-over-patch.ts'
 import { rewriteArgv } from './tls-flags.ts'
 import type { TlsCommand } from './tls-flags.ts'
 import { Annotations } from './types.ts'
@@ -18,12 +19,18 @@ import type { InjectionSettings, Operation } from './types.ts'
  * container itself.
  */
 export function buildPatch(view: PodView, plan: PodPlan, mounts: MountPlan, settings: InjectionSettings): Operation[] {
-  const derived = deriveSettings(settings)
+  const { takeOver } = plan
+  const derived = deriveSettings(settings, takeOver?.suffix)
   const parts = derived.roles[plan.role]
   const patch: Operation[] = []
-  for (const container of plan.serve) rewriteContainerArgv(patch, container, 'serve', derived.flags.serve)
-  for (const container of plan.bootstrap) rewriteContainerArgv(patch, container, 'bootstrap', derived.flags.bootstrap)
+  if (takeOver === undefined) {
+    for (const container of plan.serve) rewriteContainerArgv(patch, container, 'serve', derived.flags.serve)
+    for (const container of plan.bootstrap) rewriteContainerArgv(patch, container, 'bootstrap', derived.flags.bootstrap)
+  } else {
+    for (const rewrite of takeOver.rewrites) pushSettingRewrites(patch, rewrite, derived.files)
+  }
   for (const [container, added] of mounts.mounts) appendMounts(patch, container, added)
+  for (const edit of takeOver?.volumeEdits ?? []) pushVolumeEdit(patch, edit)
   appendItems(patch, '/spec/volumes', view.volumes !== undefined, mounts.volumes)
   // Shared and frozen: the same object in every patch of this role (see derived-settings.ts).
   const init = parts.initContainer
@@ -32,7 +39,7 @@ export function buildPatch(view: PodView, plan: PodPlan, mounts: MountPlan, sett
       ? { op: 'add', path: '/spec/initContainers', value: [init] }
       : { op: 'add', path: '/spec/initContainers/0', value: init },
   )
-  patch.push(buildStatusOperation(view, parts.status))
+  patch.push(buildStatusOperation(view, takeOver === undefined ? parts.status : formatStatus(plan.role, settings.version, takeOver.replaced)))
   return patch
 }
 

@@ -1,11 +1,12 @@
 // The injection engine's entry point: a pod (as untrusted JSON) and settings in, a decision and
 // a JSON patch out. Pure: the webhook adapts it to AdmissionReview, tests call it directly.
 import { analyzePod } from './analyze-pod.ts'
-import type { Skip } from './analyze-pod.ts'
+import type { TakeOver } from './plan-take-over.ts'
+import type { Skip } from './skip.ts'
 import { buildPatch } from './build-patch.ts'
 import { planMounts } from './plan-mounts.ts'
 import { readPod } from './read-pod.ts'
-import { DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, SkipReasons, WARNED_SKIP_REASONS } from './types.ts'
+import { DEFAULT_EXISTING_TLS, DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, SkipReasons, WARNED_SKIP_REASONS } from './types.ts'
 import type { InjectionResult, InjectionSettings } from './types.ts'
 
 export function defaultInjectionSettings(version: string, image: string): InjectionSettings {
@@ -15,6 +16,7 @@ export function defaultInjectionSettings(version: string, image: string): Inject
     secretNames: DEFAULT_SECRET_NAMES,
     mountRoot: DEFAULT_MOUNT_ROOT,
     version,
+    existingTls: DEFAULT_EXISTING_TLS,
   })
 }
 
@@ -22,16 +24,29 @@ export function defaultInjectionSettings(version: string, image: string): Inject
 export function injectPod(pod: unknown, settings: InjectionSettings): InjectionResult {
   const view = readPod(pod)
   if (view === undefined) return toSkipped({ outcome: 'skip', reason: SkipReasons.notAPod })
-  const analysis = analyzePod(view)
+  const analysis = analyzePod(view, settings)
   if (analysis.outcome === 'skip') return toSkipped(analysis)
   const mounts = planMounts(view, analysis.plan, settings)
   if (mounts.outcome === 'skip') return toSkipped(mounts)
+  const { takeOver } = analysis.plan
   return {
     outcome: 'injected',
     role: analysis.plan.role,
     patch: buildPatch(view, analysis.plan, mounts, settings),
-    warnings: [],
+    warnings: takeOver === undefined ? [] : [formatTakeOverWarning(takeOver)],
+    replaced: takeOver?.replaced ?? [],
   }
+}
+
+/** Says what was replaced and what may be cleaned up; the second pass (already injected) is silent. */
+export function formatTakeOverWarning(takeOver: TakeOver): string {
+  const { replaced, secretNames } = takeOver
+  const plural = replaced.length > 1 ? 's' : ''
+  return (
+    `contour-tls-injection: took over TLS from Secret${plural} ${replaced.join(', ')}: Contour and Envoy now read the set in ` +
+    `${secretNames.contour}, ${secretNames.envoy}, ${secretNames.ca} (made and renewed by bootstrap-tls); once every Contour and ` +
+    `Envoy pod is injected, certgen's Job and ${replaced.length > 1 ? 'these Secrets' : 'this Secret'} may be deleted`
+  )
 }
 
 export function formatSkipWarning(reason: string, detail: string | undefined): string {

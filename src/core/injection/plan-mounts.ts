@@ -3,17 +3,15 @@
 // names may be referenced elsewhere, so a taken name or path skips the pod with a warning.
 import { isDeepStrictEqual } from 'node:util'
 import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
-import type { PodPlan, Skip } from './analyze-pod.ts'
-import { describeContainer, skipPod } from './analyze-pod.ts'
+import type { PodPlan } from './analyze-pod.ts'
 import { deriveSettings } from './derived-settings.ts'
 import { isRecord } from './read-pod.ts'
 import type { ContainerView, PodView } from './read-pod.ts'
-import { SkipReasons, VOLUME_NAMES } from './types.ts'
-import type { InjectionSettings, PodRole } from './types.ts'
-
-export type TlsVolume = keyof typeof VOLUME_NAMES
-
-export type TlsPaths = Readonly<Record<TlsVolume, string>>
+import { describeContainer, skipPod } from './skip.ts'
+import type { Skip } from './skip.ts'
+import { normalizeMountPath } from './tls-volumes.ts'
+import { SkipReasons } from './types.ts'
+import type { InjectionSettings } from './types.ts'
 
 export interface MountPlan {
   readonly outcome: 'mount'
@@ -27,38 +25,8 @@ export interface MountPlan {
 // carries it, and must still count as ours.
 const DEFAULT_SECRET_MODE = 0o644
 
-/** `<root>/contour`, `<root>/envoy`, `<root>/ca`, with the root's trailing slashes dropped. */
-export function resolveTlsPaths(mountRoot: string): TlsPaths {
-  const root = normalizeMountPath(mountRoot).replace(/\/$/, '')
-  return { contour: `${root}/contour`, envoy: `${root}/envoy`, ca: `${root}/ca` }
-}
-
-export function normalizeMountPath(path: string): string {
-  // Fast path: almost every real mount path is already normal.
-  if (!path.includes('//') && (path.length === 1 || !path.endsWith('/'))) return path
-  const collapsed = path.replace(/\/+/g, '/')
-  return collapsed.length > 1 ? collapsed.replace(/\/$/, '') : collapsed
-}
-
-/** Volumes each role needs, leaf first: the order of volumes in the patched pod. */
-export function selectVolumes(role: PodRole): readonly TlsVolume[] {
-  if (role === 'contour') return ['contour', 'ca']
-  if (role === 'envoy') return ['envoy', 'ca']
-  return ['contour', 'envoy', 'ca']
-}
-
-export function buildVolume(which: TlsVolume, settings: InjectionSettings): V1Volume {
-  // optional: the Secret may not exist yet; bootstrap-tls creates it and waits for the files.
-  return { name: VOLUME_NAMES[which], secret: { secretName: settings.secretNames[which], optional: true } }
-}
-
-export function buildMount(which: TlsVolume, paths: TlsPaths): V1VolumeMount {
-  // Never subPath: subPath mounts are not updated when the Secret is renewed.
-  return { name: VOLUME_NAMES[which], mountPath: paths[which], readOnly: true }
-}
-
 export function planMounts(view: PodView, plan: PodPlan, settings: InjectionSettings): MountPlan | Skip {
-  const derived = deriveSettings(settings)
+  const derived = deriveSettings(settings, plan.takeOver?.suffix)
   const volumes: V1Volume[] = []
   for (const which of derived.roles[plan.role].volumes) {
     const ours = derived.volumes[which]

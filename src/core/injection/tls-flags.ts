@@ -7,10 +7,13 @@ interface TlsSetting {
   /** `flag=`: the prefix of the flag's `=` form. */
   readonly prefix: string
   readonly env: string
-  readonly file: 'ca' | 'cert' | 'key'
+  readonly file: TlsFile
 }
 
-function setting(flag: string, env: string, file: TlsSetting['file']): TlsSetting {
+/** Which of the three files a setting names. */
+export type TlsFile = 'ca' | 'cert' | 'key'
+
+function setting(flag: string, env: string, file: TlsFile): TlsSetting {
   return { flag, prefix: `${flag}=`, env, file }
 }
 
@@ -67,8 +70,7 @@ function hasFlag(argv: readonly string[], end: number, setting: TlsSetting): boo
 }
 
 /** The `=` form of our three flags, pointing at the injected files. */
-export function buildTlsFlags(command: TlsCommand, paths: { readonly ca: string; readonly leafDir: string }): string[] {
-  const files = { ca: `${paths.ca}/ca.crt`, cert: `${paths.leafDir}/tls.crt`, key: `${paths.leafDir}/tls.key` }
+export function buildTlsFlags(command: TlsCommand, files: Readonly<Record<TlsFile, string>>): string[] {
   return TLS_SETTINGS[command].map((setting) => `${setting.flag}=${files[setting.file]}`)
 }
 

@@ -8,12 +8,29 @@ export interface InjectionSettings {
   /** Image of the injected `bootstrap-tls` init container (this package's own image by default). */
   readonly image: string
   readonly imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never'
-  readonly secretNames: { readonly contour: string; readonly envoy: string; readonly ca: string }
+  /** Names of the set; a taken-over certgen instance's suffix is appended to each. */
+  readonly secretNames: SecretNames
   /** Root of the three mounts: `<root>/contour`, `<root>/envoy`, `<root>/ca`. */
   readonly mountRoot: string
   /** Version string written into the status annotation (`injected; version=...`). */
   readonly version: string
+  /** Which TLS that a pod already has is taken over (see ExistingTlsPolicies). */
+  readonly existingTls: ExistingTlsPolicy
 }
+
+export interface SecretNames {
+  readonly contour: string
+  readonly envoy: string
+  readonly ca: string
+}
+
+/**
+ * `certgen`: take over TLS read from `contour certgen`'s Secrets (`contourcert<S>`,
+ * `envoycert<S>`, `cacert<S>`); `all`: from any Secret volumes; `keep`: never.
+ */
+export const ExistingTlsPolicies = ['certgen', 'all', 'keep'] as const
+export type ExistingTlsPolicy = (typeof ExistingTlsPolicies)[number]
+export const DEFAULT_EXISTING_TLS: ExistingTlsPolicy = 'certgen'
 
 export const DEFAULT_SECRET_NAMES = { contour: 'contour-tls', envoy: 'envoy-tls', ca: 'contour-ca' } as const
 export const DEFAULT_MOUNT_ROOT = '/etc/tls'
@@ -47,6 +64,10 @@ export const SkipReasons = {
   notAPod: 'not-a-pod',
   /** A regular container already has the init container's name; adding ours would make the pod invalid. */
   containerNameTaken: 'container-name-taken',
+  /** Complete TLS on Secret volumes the policy keeps, though a wider policy would take it over. */
+  existingTlsKept: 'existing-tls-kept',
+  /** `contour serve --contour-config-name` without a Secret volume at its configuration's TLS paths. */
+  contourConfigName: 'contour-config-name',
 } as const
 export type SkipReason = (typeof SkipReasons)[keyof typeof SkipReasons]
 
@@ -57,10 +78,19 @@ export const WARNED_SKIP_REASONS: ReadonlySet<SkipReason> = new Set<SkipReason>(
   SkipReasons.volumeNameTaken,
   SkipReasons.mountPathTaken,
   SkipReasons.containerNameTaken,
+  SkipReasons.existingTlsKept,
+  SkipReasons.contourConfigName,
 ])
 
 export type PodRole = 'contour' | 'envoy' | 'co-located'
 
 export type InjectionResult =
-  | { readonly outcome: 'injected'; readonly role: PodRole; readonly patch: Operation[]; readonly warnings: string[] }
+  | {
+      readonly outcome: 'injected'
+      readonly role: PodRole
+      readonly patch: Operation[]
+      readonly warnings: string[]
+      /** The Secrets a take-over replaced, sorted; empty for a pod that had no TLS. */
+      readonly replaced: readonly string[]
+    }
   | { readonly outcome: 'skipped'; readonly reason: SkipReason; readonly patch: []; readonly warnings: string[] }

@@ -24,12 +24,12 @@ t.test('findTlsFlags ignores positional arguments after --', async (t) => {
 })
 
 t.test('buildTlsFlags points at the injected files', async (t) => {
-  t.same(buildTlsFlags('serve', { ca: '/etc/tls/ca', leafDir: '/etc/tls/contour' }), [
+  t.same(buildTlsFlags('serve', { ca: '/etc/tls/ca/ca.crt', cert: '/etc/tls/contour/tls.crt', key: '/etc/tls/contour/tls.key' }), [
     '--contour-cafile=/etc/tls/ca/ca.crt',
     '--contour-cert-file=/etc/tls/contour/tls.crt',
     '--contour-key-file=/etc/tls/contour/tls.key',
   ])
-  t.same(buildTlsFlags('bootstrap', { ca: '/r/ca', leafDir: '/r/envoy' }), [
+  t.same(buildTlsFlags('bootstrap', { ca: '/r/ca/ca.crt', cert: '/r/envoy/tls.crt', key: '/r/envoy/tls.key' }), [
     '--envoy-cafile=/r/ca/ca.crt',
     '--envoy-cert-file=/r/envoy/tls.crt',
     '--envoy-key-file=/r/envoy/tls.key',
