@@ -2,6 +2,7 @@
 // deepest mount that holds the path, the pod volume behind it, and the volume's `items`. Only
 // plain Secret volumes count; a file on a hostPath, an emptyDir, a CSI or projected volume, or
 // on the image itself is something the injector cannot see and never takes over.
+import { posix } from 'node:path'
 import { normalizeMountPath } from './tls-volumes.ts'
 import { isRecord } from './read-pod.ts'
 import type { ContainerView } from './read-pod.ts'
@@ -58,7 +59,8 @@ export function resolveSecretFile(
   volumes: ReadonlyMap<string, SecretVolume | null>,
 ): SecretFile | undefined {
   if (!path.startsWith('/')) return undefined
-  const file = normalizeMountPath(path)
+  // What the kernel resolves: `//`, `/./` and `/../` (no symlinks inside Secret volumes but `..data`).
+  const file = normalizeMountPath(posix.normalize(path))
   let best: { mountPath: string; name: string; subPath: string } | undefined
   for (const mount of container.volumeMounts ?? []) {
     if (!isRecord(mount) || typeof mount.mountPath !== 'string' || typeof mount.name !== 'string') continue

@@ -12,8 +12,9 @@ import { defaultInjectionSettings, injectPod } from '../../../src/core/injection
 import { WARNED_SKIP_REASONS } from '../../../src/core/injection/types.ts'
 import type { InjectionSettings, PodRole, SkipReason } from '../../../src/core/injection/types.ts'
 import { checkInjectedPod } from './support/check-injected-pod.ts'
+import { checkTakenOverPod } from './support/check-taken-over-pod.ts'
 import { applyJsonPatch, casesDir, checkStaleGoldens, compareGolden, goldenDir, readYamlFile } from './support/golden-files.ts'
-import { loadUpstreamCases } from './support/load-upstream-pods.ts'
+import { loadChartCases, loadUpstreamCases } from './support/load-upstream-pods.ts'
 import { classifyContainer, hasUpstreamTls, listContainers, makeInsecureVariant } from './support/upstream-variants.ts'
 
 const settings = defaultInjectionSettings('golden', 'contour-tls-injector:golden')
@@ -24,6 +25,7 @@ interface IndexEntry {
   outcome: 'injected' | 'skipped'
   role?: PodRole
   reason?: SkipReason
+  replaced?: string[]
 }
 
 /** The role the design gives a pod, read by the test's own classification. */
@@ -33,8 +35,18 @@ function expectRole(pod: V1Pod): PodRole {
   return roles.has('serve') ? (envoySide ? 'co-located' : 'contour') : 'envoy'
 }
 
+interface TakeOverCase {
+  readonly replaced: readonly string[]
+  /** certgen's instance suffix; '' when none. */
+  readonly suffix: string
+}
+
 /** Injects, applies, checks, compares with the golden file and proves a second pass is a no-op. */
-function runInjectedCase(t: Test, pod: V1Pod, options: { goldenFile: string; settings: InjectionSettings; role: PodRole; source?: string }): void {
+function runInjectedCase(
+  t: Test,
+  pod: V1Pod,
+  options: { goldenFile: string; settings: InjectionSettings; role: PodRole; source?: string; takeOver?: TakeOverCase },
+): void {
   const before = structuredClone(pod)
   const result = injectPod(pod, options.settings)
   t.same(pod, before, 'input not mutated')
@@ -43,10 +55,22 @@ function runInjectedCase(t: Test, pod: V1Pod, options: { goldenFile: string; set
     return
   }
   t.equal(result.role, options.role, 'role')
-  t.same(result.warnings, [], 'no warnings')
+  const { takeOver } = options
+  t.same(result.replaced, takeOver?.replaced ?? [], 'replaced Secrets')
+  if (takeOver === undefined) t.same(result.warnings, [], 'no warnings')
+  else {
+    t.equal(result.warnings.length, 1, 'one warning says what was taken over')
+    for (const name of takeOver.replaced) t.match(result.warnings[0], name, `the warning names ${name}`)
+    t.match(result.warnings[0], /certgen's Job/, 'the warning says what may be deleted')
+  }
   t.equal(encodePatch(result.patch), JSON.stringify(result.patch), 'the encoded patch is JSON.stringify byte for byte')
   const output = applyJsonPatch(pod, result.patch)
-  checkInjectedPod(t, pod, output, result.role, options.settings)
+  if (takeOver === undefined) checkInjectedPod(t, pod, output, result.role, options.settings)
+  else {
+    const names = options.settings.secretNames
+    const secretNames = { contour: `${names.contour}${takeOver.suffix}`, envoy: `${names.envoy}${takeOver.suffix}`, ca: `${names.ca}${takeOver.suffix}` }
+    checkTakenOverPod(t, pod, output, result.role, options.settings, { replaced: takeOver.replaced, secretNames })
+  }
   compareGolden(t, options.goldenFile, output, options.source)
   t.same(injectPod(output, options.settings), { outcome: 'skipped', reason: 'already-injected', patch: [], warnings: [] }, 'second pass is a no-op')
 }
@@ -56,36 +80,50 @@ const goldenFiles = new Set<string>()
 const caseGoldenFiles = new Set<string>()
 const upstream = loadUpstreamCases()
 
+/** The certgen Secrets an upstream pod's volumes name, sorted: what taking it over replaces. */
+function upstreamReplaced(pod: V1Pod): string[] {
+  const names = (pod.spec?.volumes ?? []).map((volume) => volume.secret?.secretName ?? '')
+  return [...new Set(names.filter((name) => ['contourcert', 'envoycert', 'cacert'].includes(name)))].sort()
+}
+
+function runUpstreamCase(t: Test, name: string, sources: readonly string[], pod: V1Pod): void {
+  const role = expectRole(pod)
+  goldenFiles.add(`${name}.injected.yaml`)
+  if (!hasUpstreamTls(pod)) {
+    // v0.15.0: co-located and --insecure, injected as it ships.
+    runInjectedCase(t, pod, { goldenFile: path.join(goldenDir, `${name}.injected.yaml`), settings, role, source: sources.join(', ') })
+    index.push({ name, sources: [...sources], outcome: 'injected', role })
+    return
+  }
+  // As shipped, with certgen's TLS: taken over under the default policy, kept under keep.
+  const replaced = upstreamReplaced(pod)
+  runInjectedCase(t, pod, { goldenFile: path.join(goldenDir, `${name}.injected.yaml`), settings, role, source: sources.join(', '), takeOver: { replaced, suffix: '' } })
+  index.push({ name, sources: [...sources], outcome: 'injected', role, replaced })
+  t.same(injectPod(pod, { ...settings, existingTls: 'keep' }), { outcome: 'skipped', reason: 'tls-configured', patch: [], warnings: [] }, '--existing-tls=keep leaves certgen TLS alone, silently')
+  const variantName = `${name}--insecure`
+  const variant = makeInsecureVariant(pod)
+  t.notOk(hasUpstreamTls(variant), 'the insecure variant has no TLS flags')
+  goldenFiles.add(`${variantName}.injected.yaml`)
+  t.test(variantName, async (t) => {
+    runInjectedCase(t, variant, {
+      goldenFile: path.join(goldenDir, `${variantName}.injected.yaml`),
+      settings,
+      role: expectRole(variant),
+      source: `${sources.join(', ')} without certgen TLS, with --insecure`,
+    })
+  })
+  index.push({ name: variantName, outcome: 'injected', role: expectRole(variant) })
+}
+
 t.test('upstream Contour manifests', async (t) => {
   t.ok(upstream.length >= 15, `found ${upstream.length} pod templates`)
-  for (const { name, sources, pod } of upstream) {
-    t.test(name, async (t) => {
-      if (!hasUpstreamTls(pod)) {
-        // v0.15.0: co-located and --insecure, injected as it ships.
-        const role = expectRole(pod)
-        goldenFiles.add(`${name}.injected.yaml`)
-        runInjectedCase(t, pod, { goldenFile: path.join(goldenDir, `${name}.injected.yaml`), settings, role, source: sources.join(', ') })
-        index.push({ name, sources, outcome: 'injected', role })
-        return
-      }
-      t.same(injectPod(pod, settings), { outcome: 'skipped', reason: 'tls-configured', patch: [], warnings: [] }, 'certgen TLS is left alone')
-      index.push({ name, sources, outcome: 'skipped', reason: 'tls-configured' })
-      const variantName = `${name}--insecure`
-      const variant = makeInsecureVariant(pod)
-      const role = expectRole(variant)
-      t.notOk(hasUpstreamTls(variant), 'the insecure variant has no TLS flags')
-      goldenFiles.add(`${variantName}.injected.yaml`)
-      t.test(variantName, async (t) => {
-        runInjectedCase(t, variant, {
-          goldenFile: path.join(goldenDir, `${variantName}.injected.yaml`),
-          settings,
-          role,
-          source: `${sources.join(', ')} without certgen TLS, with --insecure`,
-        })
-      })
-      index.push({ name: variantName, outcome: 'injected', role })
-    })
-  }
+  for (const { name, sources, pod } of upstream) t.test(name, async (t) => runUpstreamCase(t, name, sources, pod))
+})
+
+t.test('rendered official and Bitnami charts', async (t) => {
+  const charts = loadChartCases()
+  t.equal(charts.length, 4, 'a Contour Deployment and an Envoy DaemonSet per chart')
+  for (const { name, sources, pod } of charts) t.test(name, async (t) => runUpstreamCase(t, name, sources, pod))
 })
 
 interface CaseExpectation {
@@ -95,6 +133,9 @@ interface CaseExpectation {
   reason?: SkipReason
   warning?: boolean
   settings?: Partial<InjectionSettings>
+  /** A take-over: the Secrets replaced, and certgen's instance suffix when there is one. */
+  replaced?: string[]
+  suffix?: string
 }
 
 const caseNames = readdirSync(casesDir)
@@ -116,6 +157,7 @@ t.test('hand-written cases', async (t) => {
           settings: caseSettings,
           role: expectation.role ?? expectRole(pod),
           source: `test/fixtures/injection/cases/${name}.yaml`,
+          ...(expectation.replaced === undefined ? {} : { takeOver: { replaced: expectation.replaced, suffix: expectation.suffix ?? '' } }),
         })
         return
       }

@@ -3,7 +3,7 @@
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node'
 import type { Test } from 'tap'
 import { Annotations, INIT_CONTAINER_NAME, VOLUME_NAMES } from '../../../../src/core/injection/types.ts'
-import type { InjectionSettings, PodRole } from '../../../../src/core/injection/types.ts'
+import type { InjectionSettings, PodRole, SecretNames } from '../../../../src/core/injection/types.ts'
 import { classifyContainer, listContainers, readArgv } from './upstream-variants.ts'
 import type { ContainerRole } from './upstream-variants.ts'
 
@@ -12,7 +12,7 @@ type TlsVolume = keyof typeof VOLUME_NAMES
 const OUR_VOLUMES: ReadonlySet<string> = new Set(Object.values(VOLUME_NAMES))
 const OUR_FLAGS = ['--contour-cafile=', '--contour-cert-file=', '--contour-key-file=', '--envoy-cafile=', '--envoy-cert-file=', '--envoy-key-file=']
 
-function mountsFor(role: ContainerRole | 'init', podRole: PodRole): TlsVolume[] {
+export function mountsFor(role: ContainerRole | 'init', podRole: PodRole): TlsVolume[] {
   if (role === 'serve') return ['contour', 'ca']
   if (role === 'bootstrap' || role === 'envoy') return ['envoy', 'ca']
   if (role === 'other') return []
@@ -31,24 +31,7 @@ function expectedFlags(role: ContainerRole, root: string): string[] {
 
 export function checkInjectedPod(t: Test, input: V1Pod, output: V1Pod, role: PodRole, settings: InjectionSettings): void {
   const root = settings.mountRoot.replace(/\/+$/, '')
-  const init = output.spec?.initContainers?.[0]
-  t.equal(init?.name, INIT_CONTAINER_NAME, 'bootstrap-tls is the first init container')
-  t.equal(init?.image, settings.image, 'init container uses the injector image')
-  t.same(init?.args?.slice(0, 2), ['bootstrap-tls', `--role=${role === 'envoy' ? 'envoy' : 'contour'}`], 'init role')
-  t.match(init?.securityContext, {
-    allowPrivilegeEscalation: false,
-    capabilities: { drop: ['ALL'] },
-    readOnlyRootFilesystem: true,
-    runAsNonRoot: true,
-    seccompProfile: { type: 'RuntimeDefault' },
-  }, 'init container passes Pod Security restricted')
-  t.same(init?.env?.map((env) => [env.name, env.valueFrom?.fieldRef?.fieldPath]), [
-    ['POD_NAMESPACE', 'metadata.namespace'],
-    ['CONTOUR_TLS_ROTATE', `metadata.annotations['${Annotations.rotate}']`],
-  ], 'init env from the downward API')
-  t.ok(init?.resources?.requests !== undefined && init.resources.limits !== undefined, 'init has requests and limits')
-  if (init !== undefined) checkMounts(t, init, mountsFor('init', role), root)
-
+  checkInitContainer(t, output, role, settings, settings.secretNames)
   checkVolumes(t, output.spec?.volumes ?? [], mountsFor('init', role), settings)
   const inputContainers = listContainers(input)
   const outputContainers = listContainers(output).slice(1)
@@ -73,7 +56,34 @@ export function checkInjectedPod(t: Test, input: V1Pod, output: V1Pod, role: Pod
   t.same(stripInjection(output, input), dropInsecure(input), 'nothing else changed')
 }
 
-function checkMounts(t: Test, container: V1Container, volumes: readonly TlsVolume[], root: string): void {
+/** The init container, as an insecure pod and a taken-over one both get it; `names` is the set it is told. */
+export function checkInitContainer(t: Test, output: V1Pod, role: PodRole, settings: InjectionSettings, names: SecretNames): void {
+  const root = settings.mountRoot.replace(/\/+$/, '')
+  const init = output.spec?.initContainers?.[0]
+  t.equal(init?.name, INIT_CONTAINER_NAME, 'bootstrap-tls is the first init container')
+  t.equal(init?.image, settings.image, 'init container uses the injector image')
+  t.same(init?.args?.slice(0, 2), ['bootstrap-tls', `--role=${role === 'envoy' ? 'envoy' : 'contour'}`], 'init role')
+  const told = { contour: 'contour-tls', envoy: 'envoy-tls', ca: 'contour-ca', ...Object.fromEntries((init?.args ?? []).flatMap((arg) => {
+    const match = /^--(contour|envoy|ca)-secret=(.+)$/.exec(arg)
+    return match === null ? [] : [[match[1], match[2]]]
+  })) }
+  t.same(told, names, 'init container is told the set\'s Secret names')
+  t.match(init?.securityContext, {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    seccompProfile: { type: 'RuntimeDefault' },
+  }, 'init container passes Pod Security restricted')
+  t.same(init?.env?.map((env) => [env.name, env.valueFrom?.fieldRef?.fieldPath]), [
+    ['POD_NAMESPACE', 'metadata.namespace'],
+    ['CONTOUR_TLS_ROTATE', `metadata.annotations['${Annotations.rotate}']`],
+  ], 'init env from the downward API')
+  t.ok(init?.resources?.requests !== undefined && init.resources.limits !== undefined, 'init has requests and limits')
+  if (init !== undefined) checkMounts(t, init, mountsFor('init', role), root)
+}
+
+export function checkMounts(t: Test, container: V1Container, volumes: readonly TlsVolume[], root: string): void {
   const ours = (container.volumeMounts ?? []).filter((mount) => OUR_VOLUMES.has(mount.name))
   const expected = volumes.map((which) => ({ name: VOLUME_NAMES[which], mountPath: `${root}/${which}`, readOnly: true }))
   t.same(ours, expected, `mounts of "${container.name}": read-only, no subPath`)

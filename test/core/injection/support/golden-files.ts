@@ -23,7 +23,8 @@ export function readYamlFile(file: string): unknown {
 export function compareGolden(t: Test, file: string, actual: unknown, source?: string): void {
   if (updating) {
     mkdirSync(path.dirname(file), { recursive: true })
-    const document = new YAML.Document(actual, YAML_OPTIONS)
+    // Shared objects (the engine reuses its frozen parts) are written out in full, never as aliases.
+    const document = new YAML.Document(actual, { ...YAML_OPTIONS, aliasDuplicateObjects: false })
     document.commentBefore = source === undefined ? HEADER : `${HEADER}\n Input: ${source}`
     writeFileSync(file, document.toString({ lineWidth: 0, doubleQuotedAsJSON: true }))
     t.pass(`wrote ${path.relative(repoRoot, file)}`)

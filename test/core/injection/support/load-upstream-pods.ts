@@ -54,6 +54,23 @@ export function loadUpstreamCases(fixturesDir: string = contourFixturesDir): Ups
   return cases
 }
 
+export const chartFixturesDir = path.resolve(repoRoot, '../shared/fixtures/charts')
+
+/** Every Deployment and DaemonSet pod of the rendered charts (`<chart>-<version>.yaml`), named `chart--<file>--<kind>-<name>`. */
+export function loadChartCases(dir: string = chartFixturesDir): UpstreamCase[] {
+  const cases: UpstreamCase[] = []
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
+    for (const document of YAML.parseAllDocuments(readFileSync(path.join(dir, file), 'utf8'), YAML_OPTIONS)) {
+      const workload = document.toJS() as Workload | null
+      const pod = workload === null ? undefined : makePod(workload)
+      if (pod === undefined || workload === null) continue
+      const kind = (workload.kind ?? '').toLowerCase()
+      cases.push({ name: `chart--${file.replace(/\.yaml$/, '')}--${kind}-${workload.metadata?.name ?? 'unnamed'}`, sources: [`charts/${file}`], pod })
+    }
+  }
+  return cases
+}
+
 /** The Pod a Deployment's or DaemonSet's controller submits, namespace included. */
 export function makePod(workload: Workload): V1Pod | undefined {
   if (workload.kind !== 'Deployment' && workload.kind !== 'DaemonSet') return undefined
