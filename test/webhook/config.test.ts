@@ -9,7 +9,16 @@ t.test('defaults', async (t) => {
   t.equal(c.port, 8443)
   t.same(c.injection.secretNames, { contour: 'contour-tls', envoy: 'envoy-tls', ca: 'contour-ca' })
   t.equal(c.injection.mountRoot, '/etc/tls')
+  t.equal(c.injection.existingTls, 'certgen', 'certgen\'s TLS is taken over by default')
   t.ok(Object.isFrozen(c))
+})
+
+t.test('--existing-tls: flag or env, and nothing else', async (t) => {
+  t.equal(parseWebhookConfig([...files, '--existing-tls=all'], {}).injection.existingTls, 'all')
+  t.equal(parseWebhookConfig([...files, '--existing-tls', 'keep'], {}).injection.existingTls, 'keep')
+  t.equal(parseWebhookConfig(files, { CONTOUR_TLS_INJECTOR_EXISTING_TLS: 'keep' }).injection.existingTls, 'keep')
+  t.throws(() => parseWebhookConfig([...files, '--existing-tls=some'], {}), { code: 'ERR_CONFIG', message: /--existing-tls/ })
+  t.throws(() => parseWebhookConfig(files, { CONTOUR_TLS_INJECTOR_EXISTING_TLS: 'Certgen' }), { code: 'ERR_CONFIG', message: /--existing-tls/ })
 })
 
 t.test('flags and environment, both forms', async (t) => {

@@ -8,6 +8,7 @@ import { encodePatch } from '../../../src/core/injection/encode-patch.ts'
 import { defaultInjectionSettings, injectPod } from '../../../src/core/injection/inject-pod.ts'
 import { Annotations, SkipReasons, WARNED_SKIP_REASONS } from '../../../src/core/injection/types.ts'
 import type { InjectionResult } from '../../../src/core/injection/types.ts'
+import { findForeignReads } from './support/check-taken-over-pod.ts'
 import { applyJsonPatch } from './support/golden-files.ts'
 import { createAdmissionMemo } from '../../../src/server/admission-memo.ts'
 import { decidePod } from '../../../src/server/review.ts'
@@ -18,14 +19,28 @@ const NUM_RUNS = 500
 
 const TLS_FLAGS = ['--contour-cafile', '--contour-cert-file', '--contour-key-file', '--envoy-cafile', '--envoy-cert-file', '--envoy-key-file']
 const TLS_ENV = ['CONTOUR_CAFILE', 'CONTOUR_CERT_FILE', 'CONTOUR_KEY_FILE', 'ENVOY_CAFILE', 'ENVOY_CERT_FILE', 'ENVOY_KEY_FILE']
-const VOLUME_NAMES = ['config', 'certs', 'admin', 'contour-tls-injection-ca', 'contour-tls-injection-contour', 'contour-tls-injection-envoy']
-const MOUNT_PATHS = ['/config', '/certs', '/admin', '/etc/tls', '/etc/tls/ca', '/etc/tls/ca/', '/etc/tls/contour', '/etc/tls/envoy/x', '/etc']
+const VOLUME_NAMES = ['config', 'certs', 'admin', 'cacert', 'contour-tls-injection-ca', 'contour-tls-injection-contour', 'contour-tls-injection-envoy']
+const MOUNT_PATHS = ['/config', '/certs', '/admin', '/ca', '/etc/tls', '/etc/tls/ca', '/etc/tls/ca/', '/etc/tls/contour', '/etc/tls/envoy/x', '/etc']
+// Where existing TLS points: certgen's files, a file no volume holds, and a path under ours.
+const TLS_VALUES = ['/certs/ca.crt', '/certs/tls.crt', '/certs/tls.key', '/ca/cacert.pem', '/certs/x', '/host/tls.crt', '/etc/tls/ca/ca.crt']
+// certgen's names (with and without a suffix) and names that are someone else's.
+const CERT_SECRET_NAMES = ['contourcert', 'envoycert', 'contourcert-gw', 'envoycert-gw', 'cacert', 'cacert-gw', 'my-certs']
 
 const flagArb = fc.oneof(
   { weight: 16, arbitrary: fc.constantFrom('--incluster', '--insecure', '--insecure=true', '--xds-port=8001', '--', '-v') },
-  { weight: 1, arbitrary: fc.constantFrom(...TLS_FLAGS).map((flag) => `${flag}=/certs/x`) },
-  { weight: 1, arbitrary: fc.constantFrom(...TLS_FLAGS, '--xds-address', '--xds-address').map((flag) => [flag, 'contour']) },
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...TLS_FLAGS), fc.constantFrom(...TLS_VALUES)).map(([flag, value]) => `${flag}=${value}`) },
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...TLS_FLAGS, '--xds-address'), fc.constantFrom(...TLS_VALUES, 'contour')).map(([flag, value]) => [flag, value]) },
+  { weight: 1, arbitrary: fc.constantFrom('--contour-config-name=gw', ['--contour-config-name', 'gw'], '--contour-config-name=') },
 )
+
+/** The full sets certgen's manifests use: how most pods with TLS look, so the generator reaches take-overs often. */
+const CERTGEN_ARGV: readonly string[][] = [
+  ['contour', 'serve', '--incluster', '--contour-cafile=/certs/ca.crt', '--contour-cert-file=/certs/tls.crt', '--contour-key-file=/certs/tls.key'],
+  ['contour', 'serve', '--contour-cafile', '/ca/cacert.pem', '--contour-cert-file', '/certs/tls.crt', '--contour-key-file=/certs/tls.key'],
+  ['contour', 'serve', '--incluster', '--contour-config-name=gw', '--contour-cafile=/certs/ca.crt', '--contour-cert-file=/certs/tls.crt', '--contour-key-file=/certs/tls.key'],
+  ['contour', 'bootstrap', '/config/envoy.json', '--resources-dir=/config/resources', '--envoy-cafile=/certs/ca.crt', '--envoy-cert-file=/certs/tls.crt', '--envoy-key-file=/certs/tls.key'],
+  ['contour', 'bootstrap', '/config/envoy.json', '--envoy-cafile=/ca/cacert.pem', '--envoy-cert-file', '/certs/tls.crt', '--envoy-key-file', '/certs/tls.key'],
+]
 
 const argvArb: fc.Arbitrary<string[]> = fc.oneof(
   {
@@ -41,6 +56,7 @@ const argvArb: fc.Arbitrary<string[]> = fc.oneof(
       ['contour', 'bootstrap', '/config/envoy.json', '--envoy-cafile=/c', '--envoy-cert-file=/t', '--envoy-key-file', '/k'],
     ),
   },
+  { weight: 3, arbitrary: fc.constantFrom(...CERTGEN_ARGV).map((argv) => [...argv]) },
   { weight: 4, arbitrary: fc.constantFrom<string[]>(['envoy', '-c', '/config/envoy.json'], ['/bin/contour', 'envoy', 'shutdown-manager'], ['nginx'], []) },
   {
     weight: 1,
@@ -55,8 +71,10 @@ const splitArgvArb = argvArb.chain((argv) =>
   ),
 )
 
-const volumeArb: fc.Arbitrary<V1Volume> = fc.tuple(fc.constantFrom(...VOLUME_NAMES), fc.integer({ min: 0, max: 3 })).map(([name, variant]) => {
+const volumeArb: fc.Arbitrary<V1Volume> = fc.tuple(fc.constantFrom(...VOLUME_NAMES), fc.integer({ min: 0, max: 5 }), fc.constantFrom(...CERT_SECRET_NAMES)).map(([name, variant, certName]) => {
   const secretName = { 'contour-tls-injection-ca': 'contour-ca', 'contour-tls-injection-contour': 'contour-tls', 'contour-tls-injection-envoy': 'envoy-tls' }[name] ?? name
+  const ours = name.startsWith('contour-tls-injection-')
+  if (variant >= 4 && !ours) return variant === 4 ? { name, secret: { secretName: certName } } : { name, secret: { secretName: certName, items: [{ key: 'ca.crt', path: 'cacert.pem' }, { key: 'tls.crt', path: 'tls.crt' }] } }
   if (variant === 0) return { name, emptyDir: {} }
   if (variant === 1) return { name, configMap: { name } }
   if (variant === 2) return { name, secret: { secretName, optional: true } }
@@ -82,7 +100,8 @@ const containerArb: fc.Arbitrary<V1Container> = fc
     argv: splitArgvArb,
     env: fc.oneof(
       { weight: 6, arbitrary: fc.constant(undefined) },
-      { weight: 1, arbitrary: fc.subarray(TLS_ENV).map((names) => names.map((name) => ({ name, value: '/x' }))) },
+      { weight: 1, arbitrary: fc.subarray(TLS_ENV).chain((names) => fc.tuple(...names.map((name) => fc.constantFrom(...TLS_VALUES).map((value) => ({ name, value }))))) },
+      { weight: 1, arbitrary: fc.constantFrom(...TLS_ENV).map((name) => [{ name, valueFrom: { configMapKeyRef: { name: 'paths', key: 'k' } } }]) },
     ),
     volumeMounts: fc.option(fc.array(mountArb, { maxLength: 3 }), { nil: undefined }),
   })
@@ -107,8 +126,23 @@ const validPodArb: fc.Arbitrary<V1Pod> = fc
     initContainers: fc.option(fc.array(containerArb, { maxLength: 2 }), { nil: undefined }),
     containers: fc.array(containerArb, { minLength: 1, maxLength: 3 }),
     volumes: fc.option(fc.uniqueArray(volumeArb, { selector: (volume) => volume.name, maxLength: 4 }), { nil: undefined, freq: 4 }),
+    // Half the time, certgen's Secret volumes wired where the argv points (as real installs have them).
+    certgen: fc.option(fc.tuple(fc.constantFrom(...CERT_SECRET_NAMES), fc.constantFrom(...CERT_SECRET_NAMES)), { nil: undefined }),
   })
-  .map(({ annotations, initContainers, containers, volumes }) => {
+  .map(({ annotations, initContainers: rawInit, containers: rawContainers, volumes: rawVolumes, certgen }) => {
+    let volumes = rawVolumes
+    let initContainers = rawInit
+    let containers = rawContainers
+    if (certgen !== undefined) {
+      const wired: V1Volume[] = [{ name: 'certs', secret: { secretName: certgen[0] } }, { name: 'cacert', secret: { secretName: certgen[1] } }]
+      volumes = [...wired, ...(volumes ?? []).filter((volume) => volume.name !== 'certs' && volume.name !== 'cacert')]
+      const wire = (container: V1Container): V1Container => ({
+        ...container,
+        volumeMounts: [{ name: 'certs', mountPath: '/certs', readOnly: true }, { name: 'cacert', mountPath: '/ca' }, ...(container.volumeMounts ?? [])],
+      })
+      initContainers = initContainers?.map(wire)
+      containers = containers.map(wire)
+    }
     const names = new Set((volumes ?? []).map((volume) => volume.name))
     const fix = (container: V1Container): V1Container => {
       if (container.volumeMounts === undefined) return container
@@ -159,7 +193,9 @@ function checkResultShape(result: InjectionResult): void {
   if (result.outcome === 'skipped') {
     if (result.patch.length !== 0) throw new Error('skipped with a patch')
     if (result.warnings.length !== (WARNED_SKIP_REASONS.has(result.reason) ? 1 : 0)) throw new Error('warning mismatch')
-  } else if (result.warnings.length !== 0 || result.patch.length === 0) throw new Error('injected needs a patch and no warnings')
+  } else if (result.warnings.length !== (result.replaced.length > 0 ? 1 : 0) || result.patch.length === 0) {
+    throw new Error('injected needs a patch, and a warning exactly when it took over existing TLS')
+  }
 }
 
 /** Applies the patch, checks the result and proves a second pass (with or without our annotation) is a no-op. */
@@ -168,6 +204,13 @@ function checkPatched(pod: unknown, result: InjectionResult, requireValid: boole
   const output = applyJsonPatch(pod, result.patch) as V1Pod
   if (requireValid && !isValidPod(output)) throw new Error(`invalid pod after injection: ${JSON.stringify(output)}`)
   if (output.spec?.initContainers?.[0]?.name !== 'bootstrap-tls') throw new Error('bootstrap-tls is not first')
+  if (result.outcome === 'injected' && result.replaced.length > 0 && requireValid) {
+    // Every file Contour and Envoy read afterwards comes from our set (the test's own resolution).
+    const suffix = /^--contour-secret=contour-tls(.*)$/.exec(output.spec.initContainers[0]?.args?.find((arg) => arg.startsWith('--contour-secret=')) ?? '')?.[1] ?? ''
+    const names = { contour: `contour-tls${suffix}`, envoy: `envoy-tls${suffix}`, ca: `contour-ca${suffix}` }
+    const problems = findForeignReads(output, names, '/etc/tls')
+    if (problems.length > 0) throw new Error(`take-over left foreign files: ${problems.join('; ')}: ${JSON.stringify(pod)}`)
+  }
   const again = injectPod(output, settings)
   if (again.outcome !== 'skipped' || again.reason !== SkipReasons.alreadyInjected || again.warnings.length > 0) {
     throw new Error(`second pass: ${JSON.stringify(again)}`)
@@ -183,7 +226,7 @@ t.test('valid pods: a patch that applies, a valid pod, a no-op second pass', asy
     fc.property(validPodArb, (pod) => {
       const before = structuredClone(pod)
       const result = injectPod(pod, settings)
-      const key = result.outcome === 'skipped' ? result.reason : `injected:${result.role}`
+      const key = result.outcome === 'skipped' ? result.reason : `${result.replaced.length > 0 ? 'taken-over' : 'injected'}:${result.role}`
       seen.set(key, (seen.get(key) ?? 0) + 1)
       checkResultShape(result)
       if (JSON.stringify(pod) !== JSON.stringify(before)) throw new Error('input mutated')
@@ -192,7 +235,7 @@ t.test('valid pods: a patch that applies, a valid pod, a no-op second pass', asy
     { numRuns: NUM_RUNS },
   )
   t.comment(`outcomes: ${JSON.stringify(Object.fromEntries([...seen].sort()))}`)
-  for (const outcome of ['injected:contour', 'injected:envoy', 'injected:co-located', 'already-injected', 'tls-configured', 'partial-tls-flags', 'shell-wrapped', 'mount-path-taken', 'volume-name-taken']) {
+  for (const outcome of ['injected:contour', 'injected:envoy', 'injected:co-located', 'taken-over:contour', 'taken-over:envoy', 'already-injected', 'tls-configured', 'existing-tls-kept', 'contour-config-name', 'partial-tls-flags', 'shell-wrapped', 'mount-path-taken', 'volume-name-taken']) {
     t.ok((seen.get(outcome) ?? 0) > 0, `generator reaches ${outcome}`)
   }
 })

@@ -92,37 +92,69 @@ export function checkTakenOverPod(t: Test, input: V1Pod, output: V1Pod, role: Po
     const which = Object.entries(VOLUME_NAMES).find(([, name]) => name === volume.name)?.[0] as keyof SecretNames
     t.same(volume.secret, { secretName: names[which], optional: true }, `volume ${volume.name} shows ${names[which]}, optional`)
   }
-  const leafSecret = { serve: names.contour, bootstrap: names.envoy }
-  const outputContainers = listContainers(output).filter((c) => c.name !== INIT_CONTAINER_NAME)
-  for (const container of outputContainers) {
+  for (const container of listContainers(output).filter((c) => c.name !== INIT_CONTAINER_NAME)) {
     const kind = classifyContainer(container)
     if (kind !== 'other') checkMounts(t, container, mountsFor(kind, role), root)
-    if (kind !== 'serve' && kind !== 'bootstrap') continue
-    const config = kind === 'serve' ? configName(container) : undefined
-    const reads: Array<{ file: TlsFile; path: string }> =
-      config !== undefined
-        ? (Object.keys(CONFIG_FILES) as TlsFile[]).map((file) => ({ file, path: CONFIG_FILES[file] }))
-        : readSpots(container, kind).map((spot) => ({ file: spot.file, path: spot.value }))
-    t.equal(new Set(reads.map((r) => r.file)).size, 3, `"${container.name}" reads all three files`)
-    for (const read of reads) {
-      const shown = resolveFile(output, container, read.path)
-      const allowed = read.file === 'ca' ? [names.ca, leafSecret[kind]] : [leafSecret[kind]]
-      t.ok(shown !== undefined && allowed.includes(shown.secretName) && shown.key === KEYS[read.file], `"${container.name}" reads ${read.path} from our set (${shown?.secretName}/${shown?.key})`)
-      if (config === undefined) t.ok(read.path.startsWith(`${root}/`), `"${container.name}" names ${read.path} under ${root}`)
-    }
-    if (kind === 'bootstrap') checkEnvoyMountsTheFiles(t, output, reads.map((r) => r.path))
   }
+  for (const problem of findForeignReads(output, names, root)) t.fail(problem)
+  for (const read of listTlsReads(output)) t.pass(`"${read.container.name}" reads ${read.path} from our set`)
   t.equal(output.metadata?.annotations?.[Annotations.status], `injected; role=${role}; replaced=${expected.replaced.join(',')}; version=${settings.version}`, 'status says what was replaced')
   checkReplacedVolumes(t, input, output, expected.replaced)
   checkConsistency(t, output)
   checkOnlyAllowedChanges(t, input, output, expected.replaced)
 }
 
-/** The Envoy main container reads the files the bootstrap names (inline or through SDS): same paths, same Secrets. */
-function checkEnvoyMountsTheFiles(t: Test, pod: V1Pod, files: readonly string[]): void {
-  for (const envoy of listContainers(pod).filter((c) => classifyContainer(c) === 'envoy')) {
-    for (const file of files) t.ok(resolveFile(pod, envoy, file) !== undefined, `envoy container "${envoy.name}" has ${file} on a Secret volume`)
+export interface TlsRead {
+  readonly container: V1Container
+  readonly kind: Command | 'envoy'
+  readonly file: TlsFile
+  readonly path: string
+}
+
+/**
+ * Every file Contour and Envoy will read: serve's and bootstrap's settings (serve's
+ * ContourConfiguration defaults when it runs --contour-config-name), and the Envoy containers
+ * the bootstrap's files (inline or through SDS: the same paths).
+ */
+export function listTlsReads(pod: V1Pod): TlsRead[] {
+  const reads: TlsRead[] = []
+  const containers = listContainers(pod).filter((c) => c.name !== INIT_CONTAINER_NAME)
+  const bootstrapFiles: Array<{ file: TlsFile; path: string }> = []
+  for (const container of containers) {
+    const kind = classifyContainer(container)
+    if (kind !== 'serve' && kind !== 'bootstrap') continue
+    const config = kind === 'serve' ? configName(container) : undefined
+    const files = config !== undefined
+      ? (Object.keys(CONFIG_FILES) as TlsFile[]).map((file) => ({ file, path: CONFIG_FILES[file] }))
+      : readSpots(container, kind).map((spot) => ({ file: spot.file, path: spot.value }))
+    for (const file of files) reads.push({ container, kind, ...file })
+    if (kind === 'bootstrap') bootstrapFiles.push(...files)
   }
+  for (const envoy of containers.filter((c) => classifyContainer(c) === 'envoy')) {
+    for (const file of bootstrapFiles) reads.push({ container: envoy, kind: 'envoy', ...file })
+  }
+  return reads
+}
+
+/** What is wrong with a taken-over pod's reads: a file not from our set, or a setting left out. */
+export function findForeignReads(pod: V1Pod, names: SecretNames, root: string): string[] {
+  const problems: string[] = []
+  const reads = listTlsReads(pod)
+  for (const container of new Set(reads.filter((r) => r.kind !== 'envoy').map((r) => r.container))) {
+    const files = new Set(reads.filter((r) => r.container === container).map((r) => r.file))
+    if (files.size !== 3) problems.push(`"${container.name}" does not read all three files`)
+  }
+  for (const read of reads) {
+    const leaf = read.kind === 'serve' ? names.contour : names.envoy
+    const allowed = read.file === 'ca' ? [names.ca, leaf] : [leaf]
+    const shown = resolveFile(pod, read.container, read.path)
+    if (shown === undefined || !allowed.includes(shown.secretName) || shown.key !== KEYS[read.file]) {
+      problems.push(`"${read.container.name}" reads ${read.path} from ${shown === undefined ? 'no Secret' : `${shown.secretName}/${shown.key}`}, not from our set`)
+    }
+    const config = read.kind === 'serve' && configName(read.container) !== undefined
+    if (!config && !read.path.startsWith(`${root}/`)) problems.push(`"${read.container.name}" names ${read.path}, not a file under ${root}`)
+  }
+  return problems
 }
 
 /** Each replaced Secret's volumes stay, optional (or now showing our Secret), with their mounts. */
