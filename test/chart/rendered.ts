@@ -50,6 +50,8 @@ export async function testSchema(t: Test): Promise<void> {
     [{ targets: [{ namespace: 'projectcontour' }] }, /contourServiceAccount/],
     [{ 'webhook.url': 'http://plain' }, /url/],
     [{ bogus: true }, /bogus/],
+    [{ 'injection.existingTls': 'some' }, /existingTls/],
+    [{ targets: [{ namespace: 'projectcontour', contourServiceAccount: 'contour', instances: ['-Bad_Suffix'] }] }, /instances/],
     [{ 'webhook.timeoutSecond': 5 }, /timeoutSecond/],
   ]
   for (const [values, message] of refused) {
@@ -77,6 +79,13 @@ export async function testRbac(t: Test): Promise<void> {
   t.notOk(subjects.some((s) => /envoy/.test(s)), 'Envoy\'s service account is bound to nothing')
   const renamed = await template({ 'injection.secretNames': { contour: 'a', envoy: 'b', ca: 'c' } })
   t.same(findOne(renamed.objects.filter((o) => o.metadata.namespace === 'projectcontour'), 'Role').rules, buildSecretsRole('projectcontour', { contour: 'a', envoy: 'b', ca: 'c' }).rules, 'renamed Secrets are what the Role names')
+
+  // One Role per Contour service account; instances name the taken-over certgen sets it keeps.
+  const gateway = await template({ targets: [{ namespace: 'projectcontour', contourServiceAccount: 'contour' }, { namespace: 'projectcontour', contourServiceAccount: 'contour-gw', instances: ['-gw', '-other'] }] })
+  const gwRole = findOne(gateway.objects, 'Role', `${RBAC_NAME}-contour-gw`)
+  t.same(gwRole.rules, buildSecretsRole('projectcontour', undefined, ['-gw', '-other']).rules, 'an instance list grants exactly its sets (contour-tls-gw, ..., contour-ca-other)')
+  t.same(findOne(gateway.objects, 'RoleBinding', `${RBAC_NAME}-contour-gw`).subjects, [{ kind: 'ServiceAccount', name: 'contour-gw', namespace: 'projectcontour' }], 'bound to that service account')
+  t.same(findOne(gateway.objects, 'Role', RBAC_NAME).rules, buildSecretsRole('projectcontour').rules, 'the plain target beside it is unchanged')
 
   const self = objects.filter((o) => o.metadata.name === 'contour-tls-injector-serving-cert' || o.metadata.name === 'contour-tls-injector-webhook-configuration')
   t.same(findOne(self, 'Role').rules, servingSecretRules('contour-tls-injector-serving-cert'), 'self mode: the webhook\'s Secret by name, create on Secrets (test/serving-cert/rbac.ts)')
@@ -163,6 +172,8 @@ export async function testWorkloads(t: Test): Promise<void> {
   t.notOk((await template({ replicaCount: 1 })).objects.some((o) => o.kind === 'PodDisruptionBudget'), 'none with 1 replica')
   // The real CLI parser accepts the Deployment's args in every mode.
   const env = { POD_NAMESPACE: 'cti-system' }
+  t.equal(argValue(args, '--existing-tls'), 'certgen', 'certgen\'s TLS is taken over by default')
+  t.equal(parseWebhookConfig(podSpecOf(findOne((await template({ 'injection.existingTls': 'keep' })).objects, 'Deployment')).containers[0]?.args?.slice(1) ?? [], env).injection.existingTls, 'keep', 'injection.existingTls reaches the webhook')
   t.match(parseWebhookConfig(args.slice(1), env), { port: 8443, drainMs: drain * 1000, tls: { mode: 'self', namespace: 'cti-system', secretName: 'contour-tls-injector-serving-cert', serviceName: 'contour-tls-injector', webhookConfigurationName: 'contour-tls-injector' } }, 'the webhook accepts the self-mode args')
   for (const values of [{ 'servingCert.mode': 'certManager' }, { 'servingCert.mode': 'secret', 'servingCert.secret.name': 'x', 'servingCert.secret.caBundle': 'Zm9v' }]) {
     const modeArgs = podSpecOf(findOne((await template(values)).objects, 'Deployment')).containers[0]?.args ?? []

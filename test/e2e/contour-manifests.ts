@@ -1,7 +1,8 @@
 // A Contour release's own manifests, made applicable to one test namespace: the namespace is
 // rewritten (with the yaml package), cluster-scoped and obsolete objects (Namespace, CRDs,
 // cluster RBAC, rbac/v1beta1) and the certgen Job are left out, and pods that point at
-// certgen's Secrets get the golden test's "insecure variant" (what a user without certgen runs).
+// certgen's Secrets either stay as shipped (taken over by the webhook) or get the golden test's
+// "insecure variant" (what a user without certgen runs).
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node'
@@ -43,7 +44,7 @@ function releaseFiles(tag: string): string[] {
   return readdirSync(join(contourFixturesDir, tag)).filter((f) => /^\d\d-.*\.yaml$/.test(f) && !f.includes('certgen')).sort()
 }
 
-export function loadRelease(tag: string, namespace: string): ReleaseManifests {
+export function loadRelease(tag: string, namespace: string, opts: { asShipped?: boolean } = {}): ReleaseManifests {
   const docs: Doc[] = []
   const workloads: Workload[] = []
   for (const file of releaseFiles(tag)) {
@@ -55,7 +56,7 @@ export function loadRelease(tag: string, namespace: string): ReleaseManifests {
       if ((doc.kind === 'Deployment' || doc.kind === 'DaemonSet') && doc.spec?.template?.spec !== undefined) {
         const template = doc.spec.template
         const pod: V1Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, namespace }, spec: template.spec }
-        const insecureVariant = hasUpstreamTls(pod)
+        const insecureVariant = opts.asShipped !== true && hasUpstreamTls(pod)
         const used = insecureVariant ? makeInsecureVariant(pod) : structuredClone(pod)
         doc.spec.template = { metadata: template.metadata, spec: used.spec }
         workloads.push({

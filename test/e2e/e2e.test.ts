@@ -9,6 +9,7 @@ import { testLeastPrivilege } from './least-privilege.ts'
 import { testPodSecurity } from './pod-security.ts'
 import { testRealContour } from './real-contour.ts'
 import { testSecrets } from './secrets.ts'
+import { testTakeOver } from './take-over.ts'
 
 // The runner's per-file timeout (package.json) is for unit tests; a cold control plane plus
 // every case takes a few minutes on two cores.
@@ -29,6 +30,7 @@ if (clusterRun !== undefined) {
   await t.test('4. real Contour with the injected flags', (t) => testRealContour(t, c, log))
   await t.test('5. Pod Security restricted', (t) => testPodSecurity(t, c))
   await t.test('6. failurePolicy Fail', (t) => testFailurePolicy(t, c))
+  await t.test('7. taking over certgen\'s TLS: contour.yaml as shipped, the provisioner, the official chart', (t) => testTakeOver(t, c, log))
 
   await t.test('the suite stops every process it started', async (t) => {
     t.same(await stop(), [], 'nothing left running')

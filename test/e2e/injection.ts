@@ -5,6 +5,8 @@ import type { V1Pod } from '@kubernetes/client-node'
 import type { Test } from 'tap'
 import { Annotations, INIT_CONTAINER_NAME, NAMESPACE_LABEL } from '../../src/core/injection/types.ts'
 import { checkInjectedPod } from '../core/injection/support/check-injected-pod.ts'
+import { checkTakenOverPod } from '../core/injection/support/check-taken-over-pod.ts'
+import { upstreamReplaced } from '../core/injection/support/upstream-variants.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { loadRelease, RELEASES, type ReleaseManifests } from './contour-manifests.ts'
 import { expectRole, normalisePod, waitForPods } from './pods.ts'
@@ -12,9 +14,9 @@ import type { Log } from '../../scripts/cluster/wait.ts'
 
 const ENABLED = { [NAMESPACE_LABEL.key]: NAMESPACE_LABEL.value }
 
-async function applyRelease(t: Test, cluster: TestCluster, tag: string, labels: Record<string, string>, log: Log): Promise<{ manifests: ReleaseManifests; pods: Map<string, V1Pod[]> }> {
-  const namespace = await cluster.createNamespace(`${Object.keys(labels).length > 0 ? 'on' : 'off'}-${tag.replace(/\./g, '-')}`, labels)
-  const manifests = loadRelease(tag, namespace)
+async function applyRelease(t: Test, cluster: TestCluster, tag: string, labels: Record<string, string>, log: Log, asShipped: boolean): Promise<{ manifests: ReleaseManifests; pods: Map<string, V1Pod[]> }> {
+  const namespace = await cluster.createNamespace(`${Object.keys(labels).length > 0 ? 'on' : 'off'}${asShipped ? '-tls' : ''}-${tag.replace(/\./g, '-')}`, labels)
+  const manifests = loadRelease(tag, namespace, { asShipped })
   const applied = await cluster.kubectl(['apply', '-f', '-'], { input: manifests.yaml })
   t.equal(applied.code, 0, `kubectl apply ${tag} in ${namespace}`, { stderr: applied.stderr })
   const expected = new Map(manifests.workloads.map((w) => [`${w.kind}/${w.name}`, w.replicas]))
@@ -24,10 +26,13 @@ async function applyRelease(t: Test, cluster: TestCluster, tag: string, labels: 
 export async function testInjection(t: Test, cluster: TestCluster, log: Log): Promise<void> {
   const settings = cluster.webhookSettings
   for (const tag of RELEASES) {
-    await t.test(`Contour ${tag} manifests`, async (t) => {
-      const [on, off] = await Promise.all([applyRelease(t, cluster, tag, ENABLED, log), applyRelease(t, cluster, tag, {}, log)])
+    for (const asShipped of [false, true]) {
+    await t.test(`Contour ${tag} manifests${asShipped ? ' as shipped (certgen TLS taken over)' : ''}`, async (t) => {
+      const [on, off] = await Promise.all([applyRelease(t, cluster, tag, ENABLED, log, asShipped), applyRelease(t, cluster, tag, {}, log, asShipped)])
       for (const workload of on.manifests.workloads) {
         const key = `${workload.kind}/${workload.name}`
+        const replaced = upstreamReplaced(workload.pod)
+        if (asShipped && replaced.length === 0) continue // v0.15.0 ships without TLS: covered by the first pass
         await t.test(`${key} (${workload.source}${workload.insecureVariant ? ', insecure variant' : ''})`, async (t) => {
           const injected = on.pods.get(key) ?? []
           const plain = off.pods.get(key) ?? []
@@ -43,12 +48,14 @@ export async function testInjection(t: Test, cluster: TestCluster, log: Log): Pr
             t.test(`stored pod ${pod.metadata?.name}`, async (t) => {
               const volumes = (pod.spec?.volumes ?? []).filter((v) => v.name.startsWith('contour-tls-injection-'))
               t.ok(volumes.length > 0 && volumes.every((v) => v.secret?.defaultMode === 420), 'Secret volumes keep the API default mode 0644')
-              checkInjectedPod(t, input, normalisePod(pod), expectRole(workload.pod), settings)
+              if (replaced.length === 0) checkInjectedPod(t, input, normalisePod(pod), expectRole(workload.pod), settings)
+              else checkTakenOverPod(t, input, normalisePod(pod), expectRole(workload.pod), settings, { replaced, secretNames: settings.secretNames })
             })
           }
         })
       }
     })
+    }
   }
 }
 

@@ -12,15 +12,18 @@ export interface SecretNames {
   readonly ca: string
 }
 
-/** `create` cannot be limited by name (the name is not known to the authorizer before the object exists). */
-export function buildSecretsRole(namespace: string, names: SecretNames = DEFAULT_SECRET_NAMES): Record<string, unknown> {
+/**
+ * `create` cannot be limited by name (the name is not known to the authorizer before the object
+ * exists). `instances`: certgen suffixes whose sets Contour may keep (`""` is the plain set).
+ */
+export function buildSecretsRole(namespace: string, names: SecretNames = DEFAULT_SECRET_NAMES, instances: readonly string[] = ['']): Record<string, unknown> {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
     metadata: { name: RBAC_NAME, namespace, labels: { 'app.kubernetes.io/name': 'contour-tls-injector' } },
     rules: [
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
-      { apiGroups: [''], resources: ['secrets'], resourceNames: [names.contour, names.envoy, names.ca], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: instances.flatMap((s) => [`${names.contour}${s}`, `${names.envoy}${s}`, `${names.ca}${s}`]), verbs: ['get', 'update'] },
     ],
   }
 }

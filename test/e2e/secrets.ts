@@ -21,14 +21,14 @@ export interface ContourNamespace {
 }
 
 /** Applies the chart's Role and RoleBinding and waits until the authorizer's cache has them (a fresh binding takes a moment). */
-export async function grantSecretsRole(cluster: TestCluster, namespace: string, serviceAccount: { name: string; namespace: string }): Promise<void> {
-  await cluster.api.call('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, buildSecretsRole(namespace))
+export async function grantSecretsRole(cluster: TestCluster, namespace: string, serviceAccount: { name: string; namespace: string }, instances: readonly string[] = ['']): Promise<void> {
+  await cluster.api.call('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, buildSecretsRole(namespace, undefined, instances))
   await cluster.api.call('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, buildSecretsRoleBinding(namespace, serviceAccount))
   const user = `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}`
   await waitFor(`RBAC for ${user} in ${namespace}`, async () => {
     const review = await cluster.api.call<{ status: { allowed: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
       apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
-      spec: { user, groups: ['system:serviceaccounts', 'system:authenticated'], resourceAttributes: { namespace, verb: 'update', resource: 'secrets', name: DEFAULT_NAMES.ca } },
+      spec: { user, groups: ['system:serviceaccounts', 'system:authenticated'], resourceAttributes: { namespace, verb: 'update', resource: 'secrets', name: `${DEFAULT_NAMES.ca}${instances.at(-1) ?? ''}` } },
     })
     return review.status.allowed ? true : undefined
   }, { timeoutMs: 10_000, intervalMs: 20, log: () => undefined })

@@ -38,7 +38,7 @@ export interface TestCluster {
   serviceAccountKubeconfig(namespace: string, name: string): Promise<string>
   setWebhookRunning(running: boolean): Promise<void>
   /** Starts a daemon recorded in the cluster state, so the reaper and `stop()` end it whatever happens. */
-  startDaemon(name: string, argv: readonly string[]): Promise<ProcessRecord>
+  startDaemon(name: string, argv: readonly string[], env?: Record<string, string>): Promise<ProcessRecord>
   stopDaemon(name: string, record: ProcessRecord): Promise<void>
   /** A fresh directory inside the state directory: removed with it, kept with it when a test failed. */
   tmpDir(prefix: string): Promise<string>
@@ -161,8 +161,8 @@ export async function startTestCluster(log: Log, opts: StartOptions = {}): Promi
       kubeconfigs.set(key, path)
       return path
     },
-    async startDaemon(name, argv) {
-      const record = await spawnDaemon(argv, info.paths.logs, name, daemonEnv())
+    async startDaemon(name, argv, env = {}) {
+      const record = await spawnDaemon(argv, info.paths.logs, name, daemonEnv(env))
       await recordExtraProcess({ stateDir, log }, name, record)
       return record
     },

@@ -108,8 +108,11 @@ seccompProfile:
 - apiGroups: [""]
   resources: ["secrets"]
   resourceNames:
-    - {{ .Values.injection.secretNames.contour }}
-    - {{ .Values.injection.secretNames.envoy }}
-    - {{ .Values.injection.secretNames.ca }}
+    {{- $names := .Values.injection.secretNames }}
+    {{- range (.instances | default (list "")) }}
+    - {{ $names.contour }}{{ . }}
+    - {{ $names.envoy }}{{ . }}
+    - {{ $names.ca }}{{ . }}
+    {{- end }}
   verbs: ["get", "update"]
 {{- end -}}

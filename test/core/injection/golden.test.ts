@@ -15,7 +15,7 @@ import { checkInjectedPod } from './support/check-injected-pod.ts'
 import { checkTakenOverPod } from './support/check-taken-over-pod.ts'
 import { applyJsonPatch, casesDir, checkStaleGoldens, compareGolden, goldenDir, readYamlFile } from './support/golden-files.ts'
 import { loadChartCases, loadUpstreamCases } from './support/load-upstream-pods.ts'
-import { classifyContainer, hasUpstreamTls, listContainers, makeInsecureVariant } from './support/upstream-variants.ts'
+import { classifyContainer, hasUpstreamTls, listContainers, makeInsecureVariant, upstreamReplaced } from './support/upstream-variants.ts'
 
 const settings = defaultInjectionSettings('golden', 'contour-tls-injector:golden')
 
@@ -79,12 +79,6 @@ const index: IndexEntry[] = []
 const goldenFiles = new Set<string>()
 const caseGoldenFiles = new Set<string>()
 const upstream = loadUpstreamCases()
-
-/** The certgen Secrets an upstream pod's volumes name, sorted: what taking it over replaces. */
-function upstreamReplaced(pod: V1Pod): string[] {
-  const names = (pod.spec?.volumes ?? []).map((volume) => volume.secret?.secretName ?? '')
-  return [...new Set(names.filter((name) => ['contourcert', 'envoycert', 'cacert'].includes(name)))].sort()
-}
 
 function runUpstreamCase(t: Test, name: string, sources: readonly string[], pod: V1Pod): void {
   const role = expectRole(pod)

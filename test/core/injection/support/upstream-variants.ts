@@ -41,6 +41,12 @@ export function hasUpstreamTls(pod: V1Pod): boolean {
   )
 }
 
+/** The certgen Secrets a pod's volumes name, sorted: what taking it over replaces. */
+export function upstreamReplaced(pod: V1Pod): string[] {
+  const names = (pod.spec?.volumes ?? []).map((volume) => volume.secret?.secretName ?? '')
+  return [...new Set(names.filter((name) => UPSTREAM_CERT_SECRETS.has(name)))].sort()
+}
+
 /**
  * The pod without certgen: TLS flags (either form) and the cert Secret volumes and their
  * mounts removed, `--insecure` right after `serve` as v0.15+ manifests place it.
