@@ -2,14 +2,10 @@
 // During a renewal the bundle holds the new CA and the one it replaced, so a replica still
 // serving the previous certificate stays trusted until it has reloaded.
 import { X509Certificate } from 'node:crypto'
+import { splitCertificates } from '../core/certs/pem-bundle.ts'
 import type { ServingMaterial } from './types.ts'
 
-const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
-
-/** The certificates of a PEM text, each normalised (LF line ends, no surrounding space). */
-export function splitCertificates(text: string): string[] {
-  return (text.match(CERT_BLOCK) ?? []).map((block) => block.replace(/\r\n/g, '\n').trim())
-}
+export { splitCertificates }
 
 function derOf(pem: string): Buffer | undefined {
   try {

@@ -171,3 +171,17 @@ t.test('a probe racing continuous ..data swaps only ever sees whole sets', async
   t.ok(reads > 0, `${reads} consistent snapshots`)
   t.equal(torn, 0, 'no snapshot mixed two sets')
 })
+
+t.test('trust bundles in the mounts: exact material includes every CA, and the Envoy role accepts a bundle', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'wait-bundle-'))
+  const bundled: CertificateSet = { ...setA, caCert: `${setA.caCert.trim()}\n${setB.caCert}` }
+  await projectAtomically(join(dir, 'contour'), leafFiles(setA, 'contour'))
+  await projectAtomically(join(dir, 'ca'), { 'ca.crt': setA.caCert })
+  const single = await exactMaterialProbe(expected(dir, bundled))()
+  t.equal(single.ready, false, 'mounted files without the bundle\'s second CA are not yet the Secrets\' material')
+  await projectAtomically(join(dir, 'contour'), leafFiles(bundled, 'contour'))
+  await projectAtomically(join(dir, 'ca'), { 'ca.crt': bundled.caCert })
+  t.match(await exactMaterialProbe(expected(dir, bundled))(), { ready: true }, 'the whole bundle mounted: ready')
+  await projectAtomically(join(dir, 'envoy'), leafFiles(bundled, 'envoy'))
+  t.match(await envoyPairProbe(dir, () => new Date())(), { ready: true }, 'the Envoy pair verifies against the bundle\'s first CA')
+})

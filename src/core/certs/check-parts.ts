@@ -3,6 +3,7 @@
 // Details name the certificate or key concerned and never quote any PEM.
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 import { PINNED_SERVER_NAME } from './issue-options.ts'
+import { splitCertificates } from './pem-bundle.ts'
 import { CheckReasons, type CheckReason } from './types.ts'
 
 export interface CheckFailure {
@@ -40,6 +41,34 @@ export function parsePrivateKey(pem: unknown, label: string): KeyObject | CheckF
   } catch {
     return fail(CheckReasons.malformed, `the ${label} is not a parsable unencrypted PEM private key`)
   }
+}
+
+export interface CaBundle {
+  /** The first CA: it signed the current leaves, and its time counts. */
+  readonly signing: X509Certificate
+  /** Every CA of the bundle, the signing one first (overlap CAs after it). */
+  readonly all: readonly X509Certificate[]
+}
+
+/**
+ * A `ca.crt` that may hold several CAs. Each must parse and say CA:true; leaves verify against
+ * the first. The others are only trusted: their time is not checked here (an expired one trusts
+ * nothing, and the rotation drops it).
+ */
+export function parseCaBundle(pem: unknown, label: string): CaBundle | CheckFailure {
+  if (typeof pem !== 'string' || pem.trim() === '') return fail(CheckReasons.malformed, `the ${label} is missing`)
+  const blocks = splitCertificates(pem)
+  if (blocks.length === 0) return fail(CheckReasons.malformed, `the ${label} is not a PEM certificate`)
+  const all: X509Certificate[] = []
+  for (const [i, block] of blocks.entries()) {
+    const which = blocks.length === 1 ? label : `${label} (certificate ${i + 1} of ${blocks.length} in the bundle)`
+    const cert = parseCertificate(block, which)
+    if (isFailure(cert)) return cert
+    const notCa = checkCa(cert, which)
+    if (notCa !== undefined) return notCa
+    all.push(cert)
+  }
+  return { signing: all[0] as X509Certificate, all }
 }
 
 /** The CA must say CA:true; OpenSSL's checkIssued later checks its keyCertSign usage. */

@@ -2,10 +2,10 @@
 // crypto only: it runs at every Contour and Envoy pod start, so it must not load node-forge.
 import { InjectorError } from '../../errors.ts'
 import {
-  checkCa,
   checkLeaf,
   checkValidity,
   isFailure,
+  parseCaBundle,
   parseCertificate,
   parsePrivateKey,
   type LeafUsage,
@@ -18,16 +18,18 @@ export const DEFAULT_RENEW_FRACTION = 1 / 3
 const LEAF_NAMES: Record<LeafUsage, string> = { server: 'Contour', client: 'Envoy' }
 
 /**
- * Checks, in this order: every piece parses (malformed); the CA says CA:true (ca-not-ca); each
+ * Checks, in this order: every piece parses (malformed); every CA of the bundle says CA:true
+ * (ca-not-ca); each
  * leaf is issued by the CA (not-signed-by-ca), matches its key (key-mismatch), has the right
  * extended key usage (wrong-usage) and, for Contour, the DNS SAN `contour`
- * (missing-san-contour); then time over all three (not-yet-valid, expired, renewal-due).
- * On success `fingerprint` is fingerprintSet(set).
+ * (missing-san-contour), both against the bundle's first CA; then time over that CA and the
+ * leaves (not-yet-valid, expired, renewal-due). On success `fingerprint` is fingerprintSet(set).
  */
 export function checkCertificateSet(set: CertificateSet, opts: CheckOptions = {}): CheckResult {
   const { now, renewFraction } = resolveCheckOptions(opts)
-  const ca = parseCertificate(set.caCert, 'CA certificate')
-  if (isFailure(ca)) return ca
+  const bundle = parseCaBundle(set.caCert, 'CA certificate')
+  if (isFailure(bundle)) return bundle
+  const ca = bundle.signing
   const contourCert = parseCertificate(set.contourCert, 'Contour certificate')
   if (isFailure(contourCert)) return contourCert
   const contourKey = parsePrivateKey(set.contourKey, 'Contour private key')
@@ -38,7 +40,6 @@ export function checkCertificateSet(set: CertificateSet, opts: CheckOptions = {}
   if (isFailure(envoyKey)) return envoyKey
 
   const structural =
-    checkCa(ca, 'CA certificate') ??
     checkLeaf(ca, { cert: contourCert, key: contourKey, usage: 'server', name: LEAF_NAMES.server }) ??
     checkLeaf(ca, { cert: envoyCert, key: envoyKey, usage: 'client', name: LEAF_NAMES.client })
   if (structural) return structural
@@ -50,13 +51,13 @@ export function checkCertificateSet(set: CertificateSet, opts: CheckOptions = {}
   ]
   const validity = checkValidity(certs, now, renewFraction)
   if (isFailure(validity)) return validity
-  return { ok: true, ...validity, fingerprint: fingerprintDers(certs.map(({ cert }) => cert.raw)) }
+  return { ok: true, ...validity, fingerprint: fingerprintDers([...bundle.all, contourCert, envoyCert].map((cert) => cert.raw)) }
 }
 
 /**
  * The same checks for one leaf, its key and the CA, as mounted in a pod. `usage: 'server'` is
  * the Contour leaf (needs serverAuth and SAN `contour`), `'client'` the Envoy leaf. On success
- * `fingerprint` is the hex SHA-256 over the DER of the CA and then the leaf.
+ * `fingerprint` is the hex SHA-256 over the DER of every CA of the bundle and then the leaf.
  */
 export function checkLeafPair(
   input: { caCert: string; cert: string; key: string },
@@ -64,14 +65,15 @@ export function checkLeafPair(
 ): CheckResult {
   const { now, renewFraction } = resolveCheckOptions(opts)
   const name = LEAF_NAMES[opts.usage]
-  const ca = parseCertificate(input.caCert, 'CA certificate')
-  if (isFailure(ca)) return ca
+  const bundle = parseCaBundle(input.caCert, 'CA certificate')
+  if (isFailure(bundle)) return bundle
+  const ca = bundle.signing
   const cert = parseCertificate(input.cert, `${name} certificate`)
   if (isFailure(cert)) return cert
   const key = parsePrivateKey(input.key, `${name} private key`)
   if (isFailure(key)) return key
 
-  const structural = checkCa(ca, 'CA certificate') ?? checkLeaf(ca, { cert, key, usage: opts.usage, name })
+  const structural = checkLeaf(ca, { cert, key, usage: opts.usage, name })
   if (structural) return structural
 
   const certs = [
@@ -80,7 +82,7 @@ export function checkLeafPair(
   ]
   const validity = checkValidity(certs, now, renewFraction)
   if (isFailure(validity)) return validity
-  return { ok: true, ...validity, fingerprint: fingerprintDers([ca.raw, cert.raw]) }
+  return { ok: true, ...validity, fingerprint: fingerprintDers([...bundle.all.map((c) => c.raw), cert.raw]) }
 }
 
 function resolveCheckOptions(opts: CheckOptions): { now: Date; renewFraction: number } {

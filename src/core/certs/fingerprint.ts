@@ -2,6 +2,7 @@
 // this module is on the init container's start-up path and must not load node-forge.
 import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 import { InjectorError } from '../../errors.ts'
+import { splitCertificates } from './pem-bundle.ts'
 import { CertErrorCodes, type CertificateSet } from './types.ts'
 
 /**
@@ -15,13 +16,16 @@ export function fingerprintDers(ders: readonly Uint8Array[]): string {
 }
 
 /**
- * Hex SHA-256 over the DER of caCert, contourCert and envoyCert, in that order. Keys are left
- * out: they are bound to the certificates, and the identity is safe to publish.
+ * Hex SHA-256 over the DER of every CA of the caCert bundle, contourCert and envoyCert, in that
+ * order, so a bundle that gains or loses a CA is another identity. Keys are left out: they are
+ * bound to the certificates, and the identity is safe to publish.
  * Throws ERR_CERT_MALFORMED if a certificate does not parse.
  */
 export function fingerprintSet(set: CertificateSet): string {
+  const cas = splitCertificates(set.caCert)
+  if (cas.length === 0) throw new InjectorError(CertErrorCodes.ERR_CERT_MALFORMED, 'caCert is not a PEM certificate')
   return fingerprintDers([
-    parseCertDer(set.caCert, 'caCert'),
+    ...cas.map((pem) => parseCertDer(pem, 'caCert')),
     parseCertDer(set.contourCert, 'contourCert'),
     parseCertDer(set.envoyCert, 'envoyCert'),
   ])

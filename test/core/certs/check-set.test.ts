@@ -162,3 +162,18 @@ t.test('checkCertificateSet time (reported, not asserted)', async (t) => {
   t.comment(`checkCertificateSet: median ${durations[4]?.toFixed(2)} ms over 9 (first call ${durations.at(-1)?.toFixed(2)} ms max)`)
   t.equal(durations.length, 9)
 })
+
+t.test('a CA bundle: leaves verify against the first CA, every CA must be one, the fingerprint covers them all', async (t) => {
+  const set = await issueCertificateSet({ namespace: 'projectcontour' })
+  const other = await issueCertificateSet({ namespace: 'projectcontour' })
+  const single = checkCertificateSet(set)
+  const bundled = checkCertificateSet({ ...set, caCert: `${set.caCert.trim()}\n${other.caCert}` })
+  t.ok(single.ok && bundled.ok, 'the signing CA first, another trusted after it: valid')
+  if (single.ok && bundled.ok) t.not(bundled.fingerprint, single.fingerprint, 'a bundle is another identity than its first CA alone')
+  t.match(checkCertificateSet({ ...set, caCert: `${other.caCert.trim()}\n${set.caCert}` }), { ok: false, reason: 'not-signed-by-ca' }, 'the leaves must verify against the first CA')
+  t.match(checkCertificateSet({ ...set, caCert: `${set.caCert.trim()}\n${other.contourCert}` }), { ok: false, reason: 'ca-not-ca', detail: /certificate 2 of 2/ }, 'a leaf in the bundle is refused')
+  const broken = `${set.caCert.trim()}\n-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n`
+  t.match(checkCertificateSet({ ...set, caCert: broken }), { ok: false, reason: 'malformed', detail: /certificate 2 of 2/ })
+  t.match(checkLeafPair({ caCert: `${set.caCert.trim()}\n${other.caCert}`, cert: set.envoyCert, key: set.envoyKey }, { usage: 'client' }), { ok: true }, 'a mounted pair with a bundle')
+  t.equal(fingerprintSet({ ...set, caCert: `${set.caCert.trim()}\n${other.caCert}` }), bundled.ok ? bundled.fingerprint : '', 'fingerprintSet agrees with the check')
+})

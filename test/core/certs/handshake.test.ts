@@ -104,3 +104,18 @@ t.test('refused: TLS 1.2 is not offered by a TLS 1.3-only server', async (t) => 
   t.equal(client.secured, false)
   t.ok(client.errorCode, `client error ${client.errorCode}`)
 })
+
+t.test('trust bundles: during an overlap, leaves of the old CA and of the next one handshake in both directions', async (t) => {
+  const next = await issueCertificateSet(ns)
+  // ca.crt as the rotation writes it: the CA of the pod's leaves first, the other one trusted too.
+  const oldPod = { ...set, caCert: `${set.caCert.trim()}\n${next.caCert}` }
+  const newPod = { ...next, caCert: `${next.caCert.trim()}\n${set.caCert}` }
+  for (const [server, client, label] of [[oldPod, newPod, 'old Contour, new Envoy'], [newPod, oldPod, 'new Contour, old Envoy'], [oldPod, oldPod, 'both old'], [newPod, newPod, 'both new']] as const) {
+    const result = await runHandshake(contourServer(server), envoyClient(client))
+    t.match(result.server, { secured: true, authorized: true, protocol: 'TLSv1.3' }, `${label}: Contour accepts the Envoy leaf`)
+    t.match(result.client, { authorized: true, received: 'hello from contour' }, `${label}: Envoy accepts the Contour leaf`)
+  }
+  // Without the overlap the same pair fails: the bundle is what makes the switch safe.
+  const plain = await runHandshake(contourServer(set), envoyClient(next))
+  t.equal(plain.server.secured, false, 'single CAs of different sets do not handshake')
+})
