@@ -2,7 +2,9 @@ import t from 'tap'
 import jsonpatch from 'fast-json-patch'
 import { buildApp, BODY_LIMIT_BYTES, MEMO_MAX_BODY_BYTES } from '../../src/server/build-app.ts'
 import { createMetrics } from '../../src/server/metrics.ts'
-import { DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, type InjectionSettings } from '../../src/core/injection/types.ts'
+import { Annotations, DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, type InjectionSettings, type Operation } from '../../src/core/injection/types.ts'
+import { applyJsonPatch } from '../core/injection/support/golden-files.ts'
+import { loadUpstreamCases } from '../core/injection/support/load-upstream-pods.ts'
 import { envoyReview } from '../helpers/reviews.ts'
 
 const settings: InjectionSettings = {
@@ -158,4 +160,19 @@ t.test('the admission memo serves repeated pods and skips reviews over its size 
   const res = await app.inject({ method: 'POST', url: '/mutate', payload: large })
   t.equal((res.json() as ReviewResponse).response.patchType, 'JSONPatch', 'a large review is still injected')
   t.equal(memo.size, 1, 'but not remembered')
+})
+
+t.test('a take-over of certgen TLS: patch, a warning naming the replaced Secrets, its own outcome in the metrics', async (t) => {
+  const { app } = makeApp()
+  const pod = loadUpstreamCases().find((c) => c.name === 'v1.33.6--03-contour--deployment-contour')?.pod
+  if (pod === undefined) return t.fail('fixture missing')
+  const res = await app.inject({ method: 'POST', url: '/mutate', payload: envoyReview({ object: pod }) })
+  const response = (res.json() as { response: { patch?: string; warnings?: string[] } }).response
+  t.ok(response.patch !== undefined, 'patched')
+  t.equal(response.warnings?.length, 1)
+  t.match(response.warnings?.[0], /took over TLS from Secret contourcert.*certgen's Job and this Secret may be deleted/)
+  const patched = applyJsonPatch(pod, JSON.parse(Buffer.from(response.patch ?? '', 'base64').toString()) as Operation[])
+  t.match(patched.metadata?.annotations?.[Annotations.status], /^injected; role=contour; replaced=contourcert; version=1\.2\.3$/)
+  const metrics = await app.inject({ url: '/metrics' })
+  t.match(metrics.body, /contour_tls_injector_admissions_total\{outcome="taken-over",reason="",role="contour"\} 1/)
 })
