@@ -1,6 +1,7 @@
 // The injection engine's entry point: a pod (as untrusted JSON) and settings in, a decision and
 // a JSON patch out. Pure: the webhook adapts it to AdmissionReview, tests call it directly.
 import { analyzePod } from './analyze-pod.ts'
+import { certgenSuffix } from './certgen-secrets.ts'
 import type { TakeOver } from './plan-take-over.ts'
 import type { Skip } from './skip.ts'
 import { buildPatch } from './build-patch.ts'
@@ -41,11 +42,15 @@ export function injectPod(pod: unknown, settings: InjectionSettings): InjectionR
 /** Says what was replaced and what may be cleaned up; the second pass (already injected) is silent. */
 export function formatTakeOverWarning(takeOver: TakeOver): string {
   const { replaced, secretNames } = takeOver
-  const plural = replaced.length > 1 ? 's' : ''
+  const these = replaced.length > 1 ? 'these Secrets' : 'this Secret'
+  // certgen's Secrets have no other owner than its Job; anyone else's may be re-created by what made them.
+  const cleanup = replaced.every((name) => certgenSuffix(name) !== undefined)
+    ? `certgen's Job and ${these} may be deleted`
+    : `${these} are no longer read (remove whatever writes ${replaced.length > 1 ? 'them' : 'it'}, such as a cert-manager Certificate, before deleting ${replaced.length > 1 ? 'them' : 'it'})`
   return (
-    `contour-tls-injection: took over TLS from Secret${plural} ${replaced.join(', ')}: Contour and Envoy now read the set in ` +
+    `contour-tls-injection: took over TLS from Secret${replaced.length > 1 ? 's' : ''} ${replaced.join(', ')}: Contour and Envoy now read the set in ` +
     `${secretNames.contour}, ${secretNames.envoy}, ${secretNames.ca} (made and renewed by bootstrap-tls); once every Contour and ` +
-    `Envoy pod is injected, certgen's Job and ${replaced.length > 1 ? 'these Secrets' : 'this Secret'} may be deleted`
+    `Envoy pod is injected, ${cleanup}`
   )
 }
 

@@ -72,11 +72,13 @@ export function planExistingTls(
   bootstrap: readonly ContainerView[],
   settings: InjectionSettings,
 ): ExistingTls {
-  const volumes = readSecretVolumes(view.volumes)
+  // Read only when a container has TLS to resolve: most admitted pods have none.
+  let volumes: ReadonlyMap<string, SecretVolume | null> | undefined
+  const secretVolumes = () => (volumes ??= readSecretVolumes(view.volumes))
   const states: ContainerTls[] = []
   for (const [command, containers] of [['serve', serve], ['bootstrap', bootstrap]] as const) {
     for (const container of containers) {
-      const state = readContainerTls(container, command, volumes)
+      const state = readContainerTls(container, command, secretVolumes)
       if (state.outcome === 'skip') return state
       states.push(state)
     }
@@ -122,13 +124,13 @@ export function planExistingTls(
 function readContainerTls(
   container: ContainerView,
   command: TlsCommand,
-  volumes: ReadonlyMap<string, SecretVolume | null>,
+  secretVolumes: () => ReadonlyMap<string, SecretVolume | null>,
 ): (ContainerTls & { readonly outcome: 'read' }) | Skip {
   const configName = command === 'serve' ? findConfigName(container) : undefined
   if (configName !== undefined) {
     const files = (Object.keys(CONFIG_DEFAULT_FILES) as TlsFile[]).map((file) => ({
       file,
-      secretFile: resolveSecretFile(container, CONFIG_DEFAULT_FILES[file], volumes),
+      secretFile: resolveSecretFile(container, CONFIG_DEFAULT_FILES[file], secretVolumes()),
     }))
     if (files.some(({ secretFile }) => secretFile === undefined)) {
       return skipPod(
@@ -148,7 +150,7 @@ function readContainerTls(
   const uses = locateTlsSettings(command, container)
   const files = uses.map((use) => ({
     file: use.file,
-    secretFile: use.form === 'env-from-source' ? undefined : resolveSecretFile(container, use.value, volumes),
+    secretFile: use.form === 'env-from-source' ? undefined : resolveSecretFile(container, use.value, secretVolumes()),
   }))
   // A flag with no value after it (`--contour-cafile` last) is present but names no file.
   const named = new Set(uses.map((use) => use.file))
