@@ -6,6 +6,7 @@ import { VERSION } from '../version.ts'
 const commands: Record<string, () => Promise<Command>> = {
   webhook: async () => (await import('../webhook/main.ts')).runWebhook,
   'bootstrap-tls': async () => (await import('../bootstrap/main.ts')).runBootstrapTls,
+  status: async () => (await import('../status/main.ts')).runStatus,
 }
 
 const usage = `Usage: contour-tls-injector <command> [flags]
@@ -13,6 +14,7 @@ const usage = `Usage: contour-tls-injector <command> [flags]
 Commands:
   webhook         Serve the mutating admission webhook (HTTPS).
   bootstrap-tls   Init container: ensure the TLS Secrets and wait for the mounted files.
+  status          Print the TLS sets of a namespace: trust bundle, expiry, state, what comes next.
   version         Print the version.
 
 Run 'contour-tls-injector <command> --help' for the flags of a command.

@@ -100,6 +100,18 @@ async function runStoredContourBootstrap(t: Test, cluster: TestCluster, namespac
   return client
 }
 
+/** `contour-tls-injector status` against the real apiserver, as an admin: the sets bootstrap-tls wrote, healthy. */
+async function checkStatusCommand(t: Test, cluster: TestCluster, namespace: string, instances: readonly string[]): Promise<void> {
+  const text = await run(NODE_BIN, [join(REPO_ROOT, 'src', 'cli.ts'), 'status', `--kubeconfig=${cluster.kubeconfig}`, `--namespace=${namespace}`])
+  t.equal(text.code, 0, 'status exits 0 for healthy sets', { stderr: text.stderr })
+  for (const instance of instances) t.match(text.stdout, `set contour-ca${instance}, contour-tls${instance}, envoy-tls${instance} in ${namespace}`)
+  t.match(text.stdout, /health: {3}ok/)
+  t.notMatch(text.stdout, /PRIVATE KEY|BEGIN/, 'no key or PEM in the report')
+  const json = await run(NODE_BIN, [join(REPO_ROOT, 'src', 'cli.ts'), 'status', `--kubeconfig=${cluster.kubeconfig}`, `--namespace=${namespace}`, '--output=json'])
+  const parsed = JSON.parse(json.stdout) as { sets: Array<{ instance: string; health: string; cas: unknown[] }> }
+  t.same(parsed.sets.map((s) => [s.instance, s.health, s.cas.length]), instances.map((i) => [i, 'ok', 1]), '--output=json: the same sets')
+}
+
 /** The real `contour serve` answering ADS over mutual TLS 1.3 to `client`. */
 async function checkServeAnswers(t: Test, cluster: TestCluster, argv: readonly string[], xds: number, client: { ca: string; cert: string; key: string }, log: Log, env: Record<string, string> = {}): Promise<void> {
   const proc = await cluster.startDaemon('contour-serve-take-over', argv, env)
@@ -166,6 +178,7 @@ export async function testTakeOver(t: Test, cluster: TestCluster, log: Log): Pro
     if (contour === undefined || envoy === undefined) return void t.fail('no pods')
     const root = await cluster.tmpDir('contour-root')
     await runStoredBootstrapTls(t, cluster, ns, contour, 'contour', root)
+    await checkStatusCommand(t, cluster, ns, [''])
     const envoyRoot = await cluster.tmpDir('envoy-root')
     const client = await runStoredContourBootstrap(t, cluster, ns, envoy, envoyRoot, settings.secretNames)
     const contourKubelet = projectMounts(cluster, ns, contour, container(contour, isServe, 'serve'), root)
@@ -197,6 +210,7 @@ export async function testTakeOver(t: Test, cluster: TestCluster, log: Log): Pro
     }
     const root = await cluster.tmpDir('gw-contour-root')
     await runStoredBootstrapTls(t, cluster, ns, contour, 'contour-gw', root)
+    await checkStatusCommand(t, cluster, ns, ['-gw'])
     const client = await runStoredContourBootstrap(t, cluster, ns, envoy, await cluster.tmpDir('gw-envoy-root'), setNames('-gw'))
     const serve = container(contour, isServe, 'serve')
     const volume = contour.spec?.volumes?.find((v) => v.name === 'contourcert')
