@@ -99,10 +99,14 @@ if [[ -s .local-cluster/image-ref ]]; then
   log "node images: $product -> $archive"
 fi
 
-# Archives no longer listed are from earlier versions.
-for f in "$OUT"/*.tar; do
-  [[ " ${list[*]} " == *" $f"* ]] || rm -f "$f"
+# Older archives of the same kind (other content keys). Product archives may belong to other
+# clones sharing the cache: the newest three stay.
+for entry in "${list[@]}"; do
+  archive=${entry#* }; kind=$(basename "$archive"); kind=${kind%%-*}
+  [[ $kind == product ]] && continue
+  for f in "$OUT/$kind"-*.tar; do [[ "$f" == "$archive" ]] || rm -f "$f"; done
 done
+ls -t "$OUT"/product-*.tar 2>/dev/null | tail -n +4 | xargs -r rm -f
 printf '%s\n' "${list[@]}" >.local-cluster/node-images.new
 mv -f .local-cluster/node-images.new .local-cluster/node-images
 log "node images: done (.local-cluster/node-images lists ${#list[@]})"
