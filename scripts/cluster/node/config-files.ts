@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
-import { BRIDGE, DNS_SERVICE_IP, POD_CIDR, type NodeNet } from './net.ts'
+import { BRIDGE, CNI_NETWORK, DNS_SERVICE_IP, POD_CIDR, type NodeNet } from './net.ts'
 
 export const PAUSE_IMAGE = 'localhost/cti-pause:3.10'
 export const NodePorts = { kubelet: 10250, kubeletHealthz: 10248, scheduler: 10259, proxyHealthz: 10256, proxyMetrics: 10249, dnsHealth: 8080, dnsReady: 8181 } as const
@@ -90,7 +90,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       conf_dir = "${p.cniConfDir}"
 `)
   await writeFile(join(p.cniConfDir, '10-cti-bridge.conflist'), JSON.stringify({
-    cniVersion: '1.0.0', name: 'cti',
+    cniVersion: '1.0.0', name: CNI_NETWORK,
     plugins: [
       { type: 'bridge', bridge: BRIDGE, isGateway: true, ipMasq: false, hairpinMode: true,
         ipam: { type: 'host-local', ranges: [[{ subnet: POD_CIDR }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: p.cniIpam } },

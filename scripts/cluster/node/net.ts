@@ -22,6 +22,8 @@ export const POD_CIDR = '10.244.0.0/24'
 export const CLUSTER_CIDR = '10.244.0.0/16'
 export const DNS_SERVICE_IP = '10.96.0.10'
 export const BRIDGE = 'cti0'
+/** The CNI network's name; libcni's cache files under /var/lib/cni/results start with it. */
+export const CNI_NETWORK = 'cti'
 
 /** A /30 per state directory (hash of its path), so two clusters on one machine do not collide. */
 export function nodeNetFor(stateDir: string): NodeNet {

@@ -9,7 +9,7 @@ import type { Log } from '../wait.ts'
 import { NODE_COMPONENTS, type NodeComponent } from './components.ts'
 import { nodePaths } from './config-files.ts'
 import { runCommand } from './exec.ts'
-import { deleteNodeNet, type NodeNet } from './net.ts'
+import { CNI_NETWORK, deleteNodeNet, type NodeNet } from './net.ts'
 import { restoreSysctls } from './sysctls.ts'
 
 export interface NodeRecord {
@@ -29,6 +29,16 @@ async function pidsWithArg(fragment: string): Promise<number[]> {
     if (argv.startsWith('/usr/bin/containerd-shim') && argv.split('\0').includes(fragment)) out.push(Number(entry))
   }
   return out
+}
+
+/** A live (not zombie) process named containerd, ours just stopped or anyone else's. */
+async function containerdRunning(): Promise<boolean> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+    if (stat.includes(' (containerd) ') && !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return true
+  }
+  return false
 }
 
 async function removeTree(dir: string): Promise<number> {
@@ -82,13 +92,16 @@ export async function stopNode(stateDir: string, node: NodeRecord, log: Log): Pr
   }
   if (cgroups > 0) log(`removed ${cgroups} cgroup(s) under ${p.cgroupRoot}`)
   // containerd 1.6 keeps the runc root and shim sockets under /run/containerd whatever its config
-  // says; libcni caches results under /var/lib/cni. They are removed when `up` created them and
-  // no other containerd runs on the machine.
-  if ((await runCommand(['pgrep', '-x', 'containerd'])).code !== 0) {
-    for (const dir of node.created) {
-      await rm(dir, { recursive: true, force: true })
-      log(`removed ${dir}`)
-    }
+  // says: with no containerd left running that directory holds nothing anyone needs. libcni caches
+  // results under /var/lib/cni: removed when `up` created it, else only our network's entries.
+  if (!(await containerdRunning()) && (await readdir('/run/containerd').then(() => true, () => false))) {
+    await rm('/run/containerd', { recursive: true, force: true })
+    log('removed /run/containerd')
+  }
+  if (node.created.includes('/var/lib/cni')) await rm('/var/lib/cni', { recursive: true, force: true })
+  else {
+    const results = await readdir('/var/lib/cni/results').catch(() => [] as string[])
+    for (const f of results) if (f.startsWith(`${CNI_NETWORK}-`)) await rm(join('/var/lib/cni/results', f), { force: true })
   }
   if (await deleteNodeNet(node.net)) log(`deleted network namespace ${node.net.netns} (bridge, veth, iptables chains)`)
   const restored = await restoreSysctls(node.sysctls)

@@ -15,6 +15,10 @@ import { inNetns, mustRun } from './exec.ts'
 import { DNS_SERVICE_IP, type NodeNet } from './net.ts'
 import { nodeImages } from './prerequisites.ts'
 import { applyDnsObjects } from './dns-objects.ts'
+import { DEFAULT_IMAGE } from '../../../src/version.ts'
+
+/** scripts/build-image.sh's repository (CTI_IMAGE_NAME's default). */
+const LOCAL_PRODUCT_REPOSITORY = 'localhost/contour-tls-injector'
 
 export interface NodeStart {
   readonly stateDir: string
@@ -82,7 +86,12 @@ export async function startNode(s: NodeStart, api: KubeApi, record: (processes: 
   for (const image of await nodeImages()) {
     await mustRun(['ctr', '--address', p.containerdSocket, '-n', 'k8s.io', 'images', 'import', image.archive], 300_000)
   }
-  s.log(`imported ${(await nodeImages()).map((i) => i.ref).join(', ')} into containerd (${((Date.now() - started) / 1000).toFixed(1)}s)`)
+  // The injected init container names the chart's default image; the local build stands in for it.
+  const product = (await nodeImages()).find((i) => i.ref.startsWith(`${LOCAL_PRODUCT_REPOSITORY}:`))
+  if (product !== undefined && product.ref !== DEFAULT_IMAGE) {
+    await mustRun(['ctr', '--address', p.containerdSocket, '-n', 'k8s.io', 'images', 'tag', '--force', product.ref, DEFAULT_IMAGE])
+  }
+  s.log(`imported ${(await nodeImages()).map((i) => i.ref).join(', ')} into containerd (${((Date.now() - started) / 1000).toFixed(1)}s)${product === undefined ? '' : `; ${product.ref} also as ${DEFAULT_IMAGE}`}`)
   await applyDnsObjects(api, s.net, DNS_SERVICE_IP)
   // A Node written by hand (cluster:up without --nodes, earlier) must not stand in for the real one.
   const existing = await api.raw<{ status?: { nodeInfo?: { kubeletVersion?: string } } }>('GET', `/api/v1/nodes/${NODE_NAME}`)
