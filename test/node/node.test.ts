@@ -67,7 +67,7 @@ if (clusterRun !== undefined) {
       const fqdn = `web.${ns}.svc.cluster.local`
       // busybox's own resolver (nslookup) asks CoreDNS; wget gets the address, as static busybox's
       // libc lookup (getaddrinfo without NSS modules) crashes in the image.
-      const script = `ip=$(nslookup ${fqdn} | sed -n 's/^Address: //p') && echo "resolved $ip" && wget -q -T 5 -O - "http://$ip/" && if nslookup example.com; then exit 1; else echo no-outside-names; fi`
+      const script = `ip=$(nslookup ${fqdn} | sed -n 's/^Address: //p') && echo "resolved $ip" && wget -qO- "http://$ip/" && if nslookup example.com; then exit 1; else echo no-outside-names; fi`
       await c.api.call('POST', `/api/v1/namespaces/${ns}/pods`, busyboxPod('client', busybox, script, { restartPolicy: 'Never', root: true }))
       const pod = await waitForPhase(c.api, ns, 'client', ['Succeeded', 'Failed'], log)
       const out = (await c.kubectl(['-n', ns, 'logs', 'client'])).stdout
