@@ -18,13 +18,12 @@ export async function localImage(repository: string): Promise<string> {
 /** What Pod Security "restricted" asks of every container. */
 export const RESTRICTED_CONTAINER = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: 'RuntimeDefault' } }
 
-/** `root`: static busybox's wget crashes as uid 65534 (its libc lookups), so the HTTP client runs as root outside restricted namespaces. */
-export function busyboxPod(name: string, image: string, script: string, extra: { labels?: Record<string, string>; restartPolicy?: string; root?: boolean } = {}): Record<string, unknown> {
+export function busyboxPod(name: string, image: string, script: string, extra: { labels?: Record<string, string>; restartPolicy?: string } = {}): Record<string, unknown> {
   return {
     apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: extra.labels ?? { app: name } },
     spec: {
       restartPolicy: extra.restartPolicy ?? 'Always', terminationGracePeriodSeconds: 1, automountServiceAccountToken: false,
-      containers: [{ name: 'main', image, command: ['sh', '-c', script], securityContext: extra.root === true ? { runAsUser: 0 } : RESTRICTED_CONTAINER }],
+      containers: [{ name: 'main', image, command: ['sh', '-c', script], securityContext: RESTRICTED_CONTAINER }],
     },
   }
 }
