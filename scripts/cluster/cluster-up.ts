@@ -122,7 +122,7 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
       for (const dir of ['/run/containerd', '/var/lib/cni']) if (!(await access(dir).then(() => true, () => false))) created.push(dir)
       node = { net, sysctls: previous?.node?.sysctls ?? (await readSysctls()), processes: {}, created: previous?.node?.created ?? created }
       await writeState(paths.state, { version: 1, ports, processes, webhook, node })
-      await ensureNodeNet(net)
+      await ensureNodeNet(net, paths.dir)
       log(`network namespace ${net.netns}: node address ${net.address}, host end ${net.hostAddress}, no route out`)
     }
     const save = () => writeState(paths.state, { version: 1, ports, processes, webhook, ...(node === undefined ? {} : { node }) })

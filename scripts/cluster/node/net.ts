@@ -41,10 +41,25 @@ export function nodeNetFor(stateDir: string): NodeNet {
 
 const exists = (p: string) => access(p).then(() => true, () => false)
 
-/** Creates whatever part of the namespace is missing (idempotent). */
-export async function ensureNodeNet(net: NodeNet): Promise<void> {
-  if (!(await exists(net.netnsPath))) await mustRun(['ip', 'netns', 'add', net.netns])
+export class NodeNetTakenError extends Error {
+  readonly code = 'ERR_NODE_NET_TAKEN'
+  constructor(net: NodeNet, owner: string) {
+    super(`network namespace ${net.netns} belongs to the cluster in ${owner}; stop it with \`node scripts/cluster.ts down --state-dir ${owner}\` or use another state directory`)
+    this.name = 'NodeNetTakenError'
+  }
+}
+
+/**
+ * Creates whatever part of the namespace is missing (idempotent). Its loopback's alias names the
+ * state directory that owns it (the kernel keeps it, and it goes with the namespace), so a hash
+ * collision with another cluster's directory is refused instead of shared.
+ */
+export async function ensureNodeNet(net: NodeNet, stateDir: string): Promise<void> {
   const ns = (argv: string[]) => inNetns(net.netnsPath, argv)
+  if (!(await exists(net.netnsPath))) await mustRun(['ip', 'netns', 'add', net.netns])
+  const alias = (await mustRun(ns(['ip', '-o', 'link', 'show', 'dev', 'lo']))).match(/alias (.+)$/m)?.[1]?.trim()
+  if (alias !== undefined && alias !== stateDir) throw new NodeNetTakenError(net, alias)
+  if (alias === undefined) await mustRun(ns(['ip', 'link', 'set', 'dev', 'lo', 'alias', stateDir]))
   await mustRun(ns(['ip', 'link', 'set', 'lo', 'up']))
   if ((await runCommand(['ip', 'link', 'show', net.hostVeth])).code !== 0) {
     await mustRun(['ip', 'link', 'add', net.hostVeth, 'type', 'veth', 'peer', 'name', net.nodeVeth, 'netns', net.netns])
