@@ -18,7 +18,6 @@ import { ensureNodeNet, nodeNetFor, type NodeNet } from './node/net.ts'
 import { stopNode, type NodeRecord } from './node/node-down.ts'
 import { nodeHealthy, startNode } from './node/node-up.ts'
 import { checkNodePrerequisites, NodePrerequisiteError } from './node/prerequisites.ts'
-import { readSysctls } from './node/sysctls.ts'
 
 export interface UpOptions {
   readonly stateDir: string
@@ -120,7 +119,7 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
     if (net !== undefined) {
       const created = []
       for (const dir of ['/run/containerd', '/var/lib/cni']) if (!(await access(dir).then(() => true, () => false))) created.push(dir)
-      node = { net, sysctls: previous?.node?.sysctls ?? (await readSysctls()), processes: {}, created: previous?.node?.created ?? created }
+      node = { net, processes: {}, created: previous?.node?.created ?? created }
       await writeState(paths.state, { version: 1, ports, processes, webhook, node })
       await ensureNodeNet(net, paths.dir)
       log(`network namespace ${net.netns}: node address ${net.address}, host end ${net.hostAddress}, no route out`)

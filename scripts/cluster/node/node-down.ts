@@ -10,12 +10,10 @@ import { NODE_COMPONENTS, type NodeComponent } from './components.ts'
 import { nodePaths } from './config-files.ts'
 import { runCommand } from './exec.ts'
 import { CNI_NETWORK, deleteNodeNet, type NodeNet } from './net.ts'
-import { restoreSysctls } from './sysctls.ts'
+import { releaseSysctls } from './sysctls.ts'
 
 export interface NodeRecord {
   readonly net: NodeNet
-  /** Machine-wide sysctls before the first `up --nodes`, written back by `down`. */
-  readonly sysctls: Readonly<Record<string, string>>
   readonly processes: Partial<Record<NodeComponent, ProcessRecord>>
   /** Of /run/containerd and /var/lib/cni, those that did not exist before the node: removed by `down`. */
   readonly created: readonly string[]
@@ -100,11 +98,16 @@ export async function stopNode(stateDir: string, node: NodeRecord, log: Log): Pr
   }
   if (node.created.includes('/var/lib/cni')) await rm('/var/lib/cni', { recursive: true, force: true })
   else {
+    // `<network>-<sandbox id>-<ifname>`: our network's entries name our sandboxes, and each of
+    // them also has a loopback entry.
     const results = await readdir('/var/lib/cni/results').catch(() => [] as string[])
-    for (const f of results) if (f.startsWith(`${CNI_NETWORK}-`)) await rm(join('/var/lib/cni/results', f), { force: true })
+    const ours = new Set(results.filter((f) => f.startsWith(`${CNI_NETWORK}-`)).map((f) => f.split('-')[1]))
+    for (const f of results) {
+      if (f.startsWith(`${CNI_NETWORK}-`) || (f.startsWith('cni-loopback-') && ours.has(f.split('-')[2]))) await rm(join('/var/lib/cni/results', f), { force: true })
+    }
   }
   if (await deleteNodeNet(node.net)) log(`deleted network namespace ${node.net.netns} (bridge, veth, iptables chains)`)
-  const restored = await restoreSysctls(node.sysctls)
+  const restored = await releaseSysctls(stateDir, log)
   if (restored.length > 0) log(`restored sysctls: ${restored.join(', ')}`)
   return stopped
 }

@@ -15,6 +15,7 @@ import { inNetns, mustRun } from './exec.ts'
 import { DNS_SERVICE_IP, type NodeNet } from './net.ts'
 import { nodeImages } from './prerequisites.ts'
 import { applyDnsObjects } from './dns-objects.ts'
+import { claimSysctls } from './sysctls.ts'
 import { DEFAULT_IMAGE } from '../../../src/version.ts'
 
 /** scripts/build-image.sh's repository (CTI_IMAGE_NAME's default). */
@@ -99,6 +100,7 @@ export async function startNode(s: NodeStart, api: KubeApi, record: (processes: 
     await api.call('DELETE', `/api/v1/nodes/${NODE_NAME}`)
     s.log(`deleted the hand-written Node ${NODE_NAME}`)
   }
+  await claimSysctls(s.stateDir, s.log)
   processes.kubelet = await startOne('kubelet', s, p)
   await record(processes)
   const rest = await Promise.allSettled((['kube-scheduler', 'kube-proxy', 'coredns'] as const).map(async (n) => [n, await startOne(n, s, p)] as const))
