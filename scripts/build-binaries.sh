@@ -12,7 +12,9 @@
 #
 # Usage: scripts/build-binaries.sh [--only NAME[,NAME...]]
 #   NAME is one of: kube-apiserver kube-controller-manager kubectl etcd contour helm
-# Env:   CTI_BIN_CACHE, K8S_VERSION, ETCD_VERSION, CONTOUR_VERSION, HELM_VERSION
+#                   kubelet kube-scheduler kube-proxy coredns (the real node's)
+# Env:   CTI_BIN_CACHE, K8S_VERSION, ETCD_VERSION, CONTOUR_VERSION, HELM_VERSION,
+#        COREDNS_VERSION
 #
 # Everything already in the cache is skipped, and the Go build and module
 # caches are the defaults, so a second run costs seconds.
@@ -26,8 +28,11 @@ K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CONTOUR_VERSION="${CONTOUR_VERSION:-v1.33.6}"
 HELM_VERSION="${HELM_VERSION:-v3.19.5}"
+# CoreDNS v1.14.x: `go 1.25.0` in its go.mod (v1.15.0 asks for 1.26.0, also fine here); its
+# kubernetes plugin's client-go is v0.34, the same minor as K8S_VERSION.
+COREDNS_VERSION="${COREDNS_VERSION:-v1.14.7}"
 
-ALL_NAMES=(kube-apiserver kube-controller-manager kubectl etcd contour helm)
+ALL_NAMES=(kube-apiserver kube-controller-manager kubectl etcd contour helm kubelet kube-scheduler kube-proxy coredns)
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${CTI_BIN_CACHE:-$HOME/.cache/contour-tls-injector}"
@@ -61,7 +66,8 @@ selected() { [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
 
 version_of() {
   case "$1" in
-    kube-apiserver|kube-controller-manager|kubectl) echo "$K8S_VERSION" ;;
+    kube-apiserver|kube-controller-manager|kubectl|kubelet|kube-scheduler|kube-proxy) echo "$K8S_VERSION" ;;
+    coredns) echo "$COREDNS_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     contour) echo "$CONTOUR_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
@@ -136,6 +142,7 @@ run_version() {
     kubectl) "$bin" version --client ;;
     contour) "$bin" version ;;
     helm) "$bin" version --short ;;
+    coredns) "$bin" -version ;;
     *) "$bin" --version ;;
   esac
 }
@@ -243,6 +250,13 @@ build_contour() {
     -tags "oidc gcp osusergo netgo" -ldflags "-s -w -X $b.Version=$CONTOUR_VERSION"
 }
 
+# CoreDNS's module has no replace directives and commits its generated plugin list (zplugin.go),
+# so `go install` builds the release's default plugin set as is.
+build_coredns() {
+  go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION" \
+    -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+}
+
 build_helm() {
   local v=helm.sh/helm/v3/internal/version upstream cg major minor
   # Helm's Makefile derives the Kubernetes version it assumes offline
@@ -294,7 +308,8 @@ for name in "${ALL_NAMES[@]}"; do
   log "$name $(version_of "$name"): building"
   t0=$(date +%s)
   case "$name" in
-    kube-apiserver|kube-controller-manager|kubectl) build_k8s "$name" ;;
+    kube-apiserver|kube-controller-manager|kubectl|kubelet|kube-scheduler|kube-proxy) build_k8s "$name" ;;
+    coredns) build_coredns ;;
     etcd) build_etcd ;;
     contour) build_contour ;;
     helm) build_helm ;;

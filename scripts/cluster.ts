@@ -5,20 +5,24 @@ import { relative } from 'node:path'
 import { downCluster, upCluster } from './cluster/cluster-up.ts'
 import { DEFAULT_STATE_DIR, REPO_ROOT } from './cluster/paths.ts'
 
-const usage = `Usage: node scripts/cluster.ts <up|down> [--state-dir DIR]
+const usage = `Usage: node scripts/cluster.ts <up|down> [--state-dir DIR] [--nodes]
 
   up     start (or reuse) the local cluster and the webhook; prints how to use it
-  down   stop every process 'up' started, and nothing else
+  down   stop every process 'up' started, and nothing else (and undo what a node changed)
   --state-dir DIR   where state, kubeconfig and logs live (default .local-cluster)
+  --nodes           (up) a real node: containerd, kubelet, scheduler, kube-proxy, CoreDNS;
+                    the whole cluster then runs in a network namespace of its own (root)
 `
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   let stateDir = DEFAULT_STATE_DIR
+  let nodes = false
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i] ?? ''
     if (arg === '--state-dir' && rest[i + 1] !== undefined) stateDir = rest[++i] ?? stateDir
     else if (arg.startsWith('--state-dir=')) stateDir = arg.slice('--state-dir='.length)
+    else if (arg === '--nodes') nodes = true
     else {
       process.stderr.write(`cluster: unknown argument "${arg}"\n\n${usage}`)
       return 2
@@ -28,7 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   const started = Date.now()
   try {
     if (command === 'up') {
-      const cluster = await upCluster({ stateDir, log, webhook: { drainSeconds: 1 } })
+      const cluster = await upCluster({ stateDir, log, webhook: { drainSeconds: 1 }, nodes })
       const rel = (p: string) => relative(process.cwd(), p) || '.'
       const kubectl = relative(process.cwd(), `${REPO_ROOT}/.bin/kubectl`)
       process.stdout.write([
@@ -38,7 +42,8 @@ export async function main(argv: string[]): Promise<number> {
         `  ${kubectl} get pods -A`,
         `  ${kubectl} create namespace demo && ${kubectl} label namespace demo contour-tls-injection=enabled`,
         '',
-        `apiserver https://127.0.0.1:${cluster.ports.apiserver}, webhook ${cluster.webhookUrl} (from the working tree; restart with down/up after edits)`,
+        `apiserver ${cluster.admin.server}, webhook ${cluster.webhookUrl} (from the working tree; restart with down/up after edits)`,
+        ...(cluster.net === undefined ? [] : [`real node cti-node in network namespace ${cluster.net.netns} (no route out; enter it with: ip netns exec ${cluster.net.netns} ...)`]),
         `logs in ${rel(cluster.paths.logs)}/; stop everything with: npm run cluster:down`,
         '',
       ].join('\n'))
@@ -52,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(usage)
     return 2
   } catch (err) {
-    log(`FAILED: ${(err as Error).message}`)
+    const code = (err as { code?: unknown }).code
+    log(`FAILED${typeof code === 'string' ? ` (${code})` : ''}: ${(err as Error).message}`)
     return 1
   }
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Everything `npm test` needs beyond npm packages, each step cached so a warm run takes seconds:
-# the Go-built control plane, contour and helm binaries, and the container image.
+# the Go-built control plane, node, contour and helm binaries, the container image, and for the
+# real node Debian's containerd, runc and CNI plugins and the images it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build-binaries.sh
 if [ -f scripts/build-image.sh ]; then
   bash scripts/build-image.sh
 fi
+bash scripts/node/install-packages.sh
+bash scripts/node/build-images.sh

@@ -1,8 +1,8 @@
 // `up` and `down` of the local cluster in a state directory. `up` is idempotent: a cluster whose
 // recorded processes are all ours and healthy is reused as it is; anything less is stopped (only
 // the processes we recorded) and started again on the same data, PKI and, where free, ports.
-import { mkdir } from 'node:fs/promises'
-import { componentSpec, DEFAULT_WEBHOOK_RUN, SERVICE_IP, type ComponentContext } from './components.ts'
+import { access, mkdir } from 'node:fs/promises'
+import { componentSpec, DEFAULT_WEBHOOK_RUN, listenAddress, SERVICE_IP, type ComponentContext } from './components.ts'
 import { freePort, portIsFree } from './health.ts'
 import { createKubeApi, type KubeApi, type KubeCredentials } from './kube-api.ts'
 import { writeKubeconfig } from './kubeconfig.ts'
@@ -13,12 +13,19 @@ import { daemonEnv, isOurs, spawnDaemon, stopProcess, type ProcessRecord } from 
 import { acquireLock, COMPONENTS, readState, recordsToStop, writeState, type ClusterState, type Component, type Ports, type WebhookRun } from './state.ts'
 import { waitFor, type Log } from './wait.ts'
 import { buildWebhookConfiguration } from './webhook-configuration.ts'
+import { inNetns } from './node/exec.ts'
+import { ensureNodeNet, nodeNetFor, type NodeNet } from './node/net.ts'
+import { stopNode, type NodeRecord } from './node/node-down.ts'
+import { nodeHealthy, startNode } from './node/node-up.ts'
+import { checkNodePrerequisites, NodePrerequisiteError } from './node/prerequisites.ts'
 
 export interface UpOptions {
   readonly stateDir: string
   readonly log: Log
   /** How to run the webhook (default: from the working tree, no drain). */
   readonly webhook?: Partial<WebhookRun>
+  /** A real node (kubelet, containerd, scheduler, kube-proxy, CoreDNS); everything then runs in its network namespace. */
+  readonly nodes?: boolean
 }
 
 export interface ClusterInfo {
@@ -29,6 +36,8 @@ export interface ClusterInfo {
   readonly webhookUrl: string
   /** True when an already running, healthy cluster was reused. */
   readonly reused: boolean
+  /** Set when the cluster has a real node. */
+  readonly net?: NodeNet
 }
 
 async function choosePorts(previous: Ports | undefined): Promise<Ports> {
@@ -43,6 +52,7 @@ async function choosePorts(previous: Ports | undefined): Promise<Ports> {
 }
 
 async function allHealthy(state: ClusterState, ctx: ComponentContext): Promise<boolean> {
+  if ((state.node === undefined) !== (ctx.net === undefined)) return false
   for (const name of COMPONENTS) {
     const record = state.processes[name]
     const spec = componentSpec(name, ctx)
@@ -50,12 +60,16 @@ async function allHealthy(state: ClusterState, ctx: ComponentContext): Promise<b
     if (record === undefined || record.argv.join('\0') !== spec.argv.join('\0') || !(await isOurs(record))) return false
     if (!(await spec.healthy().catch(() => false))) return false
   }
+  if (state.node !== undefined && ctx.net !== undefined) {
+    return nodeHealthy(state.node.processes, { stateDir: ctx.paths.dir, logs: ctx.paths.logs, net: ctx.net, pki: ctx.pki, apiserver: `https://${ctx.net.address}:${ctx.ports.apiserver}` })
+  }
   return true
 }
 
 export async function startComponent(name: Component, ctx: ComponentContext, log: Log): Promise<ProcessRecord> {
   const spec = componentSpec(name, ctx)
-  const record = await spawnDaemon(spec.argv, ctx.paths.logs, name, daemonEnv(spec.env), spec.cwd)
+  const via = ctx.net === undefined ? [] : inNetns(ctx.net.netnsPath, [])
+  const record = await spawnDaemon(spec.argv, ctx.paths.logs, name, daemonEnv(spec.env), spec.cwd, via)
   log(`started ${name} (pid ${record.pid}); log: ${record.log}`)
   try {
     await waitFor(spec.what, async () => {
@@ -79,24 +93,39 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
   const unlock = await acquireLock(paths.lock, log)
   try {
     const previous = await readState(paths.state)
-    const pki = await ensurePki(paths.pki, SERVICE_IP)
+    const pki = await ensurePki(paths.pki, SERVICE_IP, nodeNetFor(paths.dir).address)
     const webhook: WebhookRun = { ...DEFAULT_WEBHOOK_RUN, ...opts.webhook }
+    const net = opts.nodes === true ? nodeNetFor(paths.dir) : undefined
+    if (net !== undefined) {
+      await checkNodePrerequisites()
+      if (pki.node === undefined) throw new NodePrerequisiteError('ERR_NODE_PKI', `${paths.pki} was made before the real node existed and has no kubelet certificates: \`npm run cluster:down\`, remove ${paths.dir} and start again`)
+    }
     if (previous !== undefined) {
-      const ctx: ComponentContext = { paths, ports: previous.ports, pki, webhook }
+      const ctx: ComponentContext = { paths, ports: previous.ports, pki, webhook, net }
       if (await allHealthy(previous, ctx)) {
         log(`cluster in ${paths.dir} is already running and healthy; reusing it`)
-        const cluster = info(paths, previous.ports, pki, true)
+        const cluster = info(paths, previous.ports, pki, true, net)
         await withApi(cluster, (api) => configureCluster(api, cluster, log))
         return cluster
       }
       log(`cluster in ${paths.dir} is not fully running; stopping what is left of it and starting again`)
-      await stopRecorded(previous, log)
+      await stopRecorded(previous, paths.dir, log)
     }
+    // Inside a fresh network namespace every port is free; the host's free ones are used anyway.
     const ports = await choosePorts(previous?.ports)
-    const ctx: ComponentContext = { paths, ports, pki, webhook }
+    const ctx: ComponentContext = { paths, ports, pki, webhook, net }
     const processes: Partial<Record<Component, ProcessRecord>> = {}
-    const save = () => writeState(paths.state, { version: 1, ports, processes, webhook })
-    const cluster = info(paths, ports, pki, false)
+    let node: NodeRecord | undefined
+    if (net !== undefined) {
+      const created = []
+      for (const dir of ['/run/containerd', '/var/lib/cni']) if (!(await access(dir).then(() => true, () => false))) created.push(dir)
+      node = { net, processes: {}, created: previous?.node?.created ?? created }
+      await writeState(paths.state, { version: 1, ports, processes, webhook, node })
+      await ensureNodeNet(net, paths.dir)
+      log(`network namespace ${net.netns}: node address ${net.address}, host end ${net.hostAddress}, no route out`)
+    }
+    const save = () => writeState(paths.state, { version: 1, ports, processes, webhook, ...(node === undefined ? {} : { node }) })
+    const cluster = info(paths, ports, pki, false, net)
     await writeKubeconfig(paths.controllerManagerKubeconfig, { ...cluster.admin, cert: pki.controllerManager.cert, key: pki.controllerManager.key }, { user: 'kube-controller-manager' })
     await writeKubeconfig(paths.kubeconfig, cluster.admin)
     for (const name of ['etcd', 'kube-apiserver'] as const) {
@@ -109,6 +138,15 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
     await save()
     for (const r of [kcm, webhookProcess]) if (r.status === 'rejected') throw r.reason
     await withApi(cluster, (api) => configureCluster(api, cluster, log))
+    if (net !== undefined && node !== undefined) {
+      const base = node
+      await withApi(cluster, (api) =>
+        startNode({ stateDir: paths.dir, logs: paths.logs, net, pki, apiserver: cluster.admin.server, log }, api, async (nodeProcesses) => {
+          node = { ...base, processes: { ...nodeProcesses } }
+          await save()
+        }),
+      )
+    }
     return cluster
   } finally {
     await unlock()
@@ -124,21 +162,26 @@ async function withApi<T>(cluster: ClusterInfo, fn: (api: KubeApi) => Promise<T>
   }
 }
 
-function info(paths: StatePaths, ports: Ports, pki: ClusterPki, reused: boolean): ClusterInfo {
+function info(paths: StatePaths, ports: Ports, pki: ClusterPki, reused: boolean, net?: NodeNet): ClusterInfo {
+  const host = listenAddress({ net })
   return {
     paths,
     ports,
     pki,
-    admin: { server: `https://127.0.0.1:${ports.apiserver}`, ca: pki.caCert, cert: pki.admin.cert, key: pki.admin.key },
-    webhookUrl: `https://127.0.0.1:${ports.webhook}/mutate`,
+    admin: { server: `https://${host}:${ports.apiserver}`, ca: pki.caCert, cert: pki.admin.cert, key: pki.admin.key },
+    webhookUrl: `https://${host}:${ports.webhook}/mutate`,
     reused,
+    ...(net === undefined ? {} : { net }),
   }
 }
 
 /** The Node, the webhook registration, and proof that the controllers work (a `default` ServiceAccount). */
 async function configureCluster(api: KubeApi, cluster: ClusterInfo, log: Log): Promise<void> {
-  await registerNode(api)
-  log('registered Node cti-node (Ready, untainted)')
+  // With a real node its kubelet registers the Node; a hand-written one would draw pods that never run.
+  if (cluster.net === undefined) {
+    await registerNode(api)
+    log('registered Node cti-node (Ready, untainted)')
+  }
   const mwc = buildWebhookConfiguration({ client: { url: cluster.webhookUrl, caBundlePem: cluster.pki.caCert } })
   await api.apply('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/contour-tls-injector', mwc)
   log(`registered MutatingWebhookConfiguration contour-tls-injector -> ${cluster.webhookUrl}`)
@@ -149,8 +192,8 @@ async function configureCluster(api: KubeApi, cluster: ClusterInfo, log: Log): P
   }, { timeoutMs: 60_000, log, hint: `see ${cluster.paths.logs}/kube-controller-manager.log` })
 }
 
-async function stopRecorded(state: ClusterState, log: Log): Promise<number> {
-  let stopped = 0
+async function stopRecorded(state: ClusterState, stateDir: string, log: Log): Promise<number> {
+  let stopped = state.node === undefined ? 0 : await stopNode(stateDir, state.node, log)
   for (const [name, record] of recordsToStop(state)) {
     const result = await stopProcess(name, record, log)
     log(`${name} (pid ${record.pid}): ${result}`)
@@ -170,8 +213,9 @@ export async function downCluster(opts: { stateDir: string; log: Log }): Promise
   try {
     const state = await readState(paths.state)
     if (state === undefined) return 0
-    const stopped = await stopRecorded(state, opts.log)
-    await writeState(paths.state, { ...state, processes: {}, extras: {} })
+    const stopped = await stopRecorded(state, paths.dir, opts.log)
+    const { node: _node, ...rest } = state
+    await writeState(paths.state, { ...rest, processes: {}, extras: {} })
     return stopped
   } finally {
     await unlock()
@@ -191,8 +235,9 @@ export async function setComponentRunning(opts: { stateDir: string; log: Log }, 
       if (record !== undefined) opts.log(`${name} (pid ${record.pid}): ${await stopProcess(name, record, opts.log)}`)
       delete processes[name]
     } else if (record === undefined || !(await isOurs(record))) {
-      const pki = await ensurePki(paths.pki, SERVICE_IP)
-      processes[name] = await startComponent(name, { paths, ports: state.ports, pki, webhook: state.webhook ?? DEFAULT_WEBHOOK_RUN }, opts.log)
+      const pki = await ensurePki(paths.pki, SERVICE_IP, nodeNetFor(paths.dir).address)
+      const net = state.node?.net
+      processes[name] = await startComponent(name, { paths, ports: state.ports, pki, webhook: state.webhook ?? DEFAULT_WEBHOOK_RUN, ...(net === undefined ? {} : { net }) }, opts.log)
     }
     await writeState(paths.state, { ...state, processes })
   } finally {

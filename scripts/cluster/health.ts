@@ -33,8 +33,8 @@ export async function expectOk(url: string, tls: Parameters<typeof httpsStatus>[
   return true
 }
 
-export async function etcdHealthy(port: number): Promise<true> {
-  const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(3000) })
+export async function etcdHealthy(port: number, host = '127.0.0.1'): Promise<true> {
+  const res = await fetch(`http://${host}:${port}/health`, { signal: AbortSignal.timeout(3000) })
   const body = (await res.json()) as { health?: string }
   if (body.health !== 'true') throw new Error(`etcd /health: ${JSON.stringify(body)}`)
   return true

@@ -14,6 +14,10 @@ export const Binaries = {
   apiserver: join(BIN_DIR, 'kube-apiserver'),
   controllerManager: join(BIN_DIR, 'kube-controller-manager'),
   kubectl: join(BIN_DIR, 'kubectl'),
+  kubelet: join(BIN_DIR, 'kubelet'),
+  scheduler: join(BIN_DIR, 'kube-scheduler'),
+  proxy: join(BIN_DIR, 'kube-proxy'),
+  coredns: join(BIN_DIR, 'coredns'),
   contour: join(BIN_DIR, 'contour'),
   contourCrds: join(BIN_DIR, 'contour-crds.yaml'),
 } as const

@@ -34,6 +34,13 @@ export const PkiFiles = {
   admin: 'admin',
   controllerManager: 'kube-controller-manager',
   webhook: 'webhook',
+  // The real node's (`cluster:up -- --nodes`): each component with its own identity.
+  kubelet: 'kubelet',
+  kubeletServing: 'kubelet-serving',
+  apiserverKubeletClient: 'apiserver-kubelet-client',
+  scheduler: 'kube-scheduler',
+  proxy: 'kube-proxy',
+  coredns: 'coredns',
   serviceAccountKey: 'sa.key',
   serviceAccountPub: 'sa.pub',
 } as const
@@ -45,7 +52,21 @@ export interface ClusterPki {
   readonly admin: PemPair
   readonly controllerManager: PemPair
   readonly webhook: PemPair
+  /** Undefined for a PKI made before the real node existed (delete `pki/` to get them). */
+  readonly node: NodePki | undefined
 }
+
+export interface NodePki {
+  readonly kubelet: PemPair
+  readonly kubeletServing: PemPair
+  readonly apiserverKubeletClient: PemPair
+  readonly scheduler: PemPair
+  readonly proxy: PemPair
+  readonly coredns: PemPair
+}
+
+/** The Node's name, as the kubelet's certificate (`system:node:<name>`) fixes it. */
+export const NODE_NAME = 'cti-node'
 
 async function rsaKeys(): Promise<{ publicPem: string; privatePem: string }> {
   const { publicKey, privateKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 0x10001 })
@@ -113,7 +134,7 @@ async function exists(path: string): Promise<boolean> {
  * Creates the PKI once; later calls read it back. The CA key is never written: every
  * certificate is issued in this one call, and a new cluster PKI means deleting `pki/`.
  */
-export async function ensurePki(dir: string, serviceIp: string): Promise<ClusterPki> {
+export async function ensurePki(dir: string, serviceIp: string, nodeAddress: string): Promise<ClusterPki> {
   const pair = async (name: string): Promise<PemPair> => ({
     cert: await readFile(join(dir, `${name}.crt`), 'utf8'),
     key: await readFile(join(dir, `${name}.key`), 'utf8'),
@@ -126,17 +147,32 @@ export async function ensurePki(dir: string, serviceIp: string): Promise<Cluster
       issueLeaf(ca, {
         commonName: 'kube-apiserver',
         dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-        ipAddresses: ['127.0.0.1', serviceIp],
+        ipAddresses: ['127.0.0.1', serviceIp, nodeAddress],
         usage: 'server',
       }),
       issueLeaf(ca, { commonName: 'cti-admin', organization: 'system:masters', usage: 'client' }),
       issueLeaf(ca, { commonName: 'system:kube-controller-manager', usage: 'client' }),
-      issueLeaf(ca, { commonName: 'contour-tls-injector webhook', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server' }),
+      issueLeaf(ca, { commonName: 'contour-tls-injector webhook', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', nodeAddress], usage: 'server' }),
       rsaKeys(),
     ])
+    const node = await Promise.all([
+      issueLeaf(ca, { commonName: `system:node:${NODE_NAME}`, organization: 'system:nodes', usage: 'client' }),
+      issueLeaf(ca, { commonName: NODE_NAME, dnsNames: [NODE_NAME], ipAddresses: [nodeAddress], usage: 'server' }),
+      issueLeaf(ca, { commonName: 'kube-apiserver-kubelet-client', organization: 'system:masters', usage: 'client' }),
+      issueLeaf(ca, { commonName: 'system:kube-scheduler', usage: 'client' }),
+      issueLeaf(ca, { commonName: 'system:kube-proxy', usage: 'client' }),
+      issueLeaf(ca, { commonName: 'system:coredns', usage: 'client' }),
+    ])
+    const nodeNames = [PkiFiles.kubelet, PkiFiles.kubeletServing, PkiFiles.apiserverKubeletClient, PkiFiles.scheduler, PkiFiles.proxy, PkiFiles.coredns] as const
     const write = (name: string, data: string, mode = 0o600) => writeFile(join(dir, name), data, { mode })
     await write(PkiFiles.caCert, ca.pem, 0o644)
     for (const [name, p] of [[PkiFiles.apiserver, apiserver], [PkiFiles.admin, admin], [PkiFiles.controllerManager, controllerManager], [PkiFiles.webhook, webhook]] as const) {
+      await write(`${name}.crt`, p.cert, 0o644)
+      await write(`${name}.key`, p.key)
+    }
+    for (const [i, name] of nodeNames.entries()) {
+      const p = node[i]
+      if (p === undefined) continue
       await write(`${name}.crt`, p.cert, 0o644)
       await write(`${name}.key`, p.key)
     }
@@ -151,6 +187,16 @@ export async function ensurePki(dir: string, serviceIp: string): Promise<Cluster
     admin: await pair(PkiFiles.admin),
     controllerManager: await pair(PkiFiles.controllerManager),
     webhook: await pair(PkiFiles.webhook),
+    node: (await exists(join(dir, `${PkiFiles.coredns}.key`)))
+      ? {
+          kubelet: await pair(PkiFiles.kubelet),
+          kubeletServing: await pair(PkiFiles.kubeletServing),
+          apiserverKubeletClient: await pair(PkiFiles.apiserverKubeletClient),
+          scheduler: await pair(PkiFiles.scheduler),
+          proxy: await pair(PkiFiles.proxy),
+          coredns: await pair(PkiFiles.coredns),
+        }
+      : undefined,
   }
 }
 

@@ -37,7 +37,7 @@ async function procArgv(pid: number): Promise<string[] | undefined> {
 }
 
 /** Starts a detached daemon (own process group, output to a log file, no handle on us). */
-export async function spawnDaemon(argv: readonly string[], logDir: string, name: string, env: NodeJS.ProcessEnv, cwd?: string): Promise<ProcessRecord> {
+export async function spawnDaemon(argv: readonly string[], logDir: string, name: string, env: NodeJS.ProcessEnv, cwd?: string, via: readonly string[] = []): Promise<ProcessRecord> {
   const [command, ...args] = argv
   if (command === undefined) throw new Error('spawnDaemon: empty argv')
   const log = join(logDir, `${name}.log`)
@@ -47,7 +47,8 @@ export async function spawnDaemon(argv: readonly string[], logDir: string, name:
   // variables to every child (tap does); env(1) drops them again, so a daemon runs as it would
   // in production and its pid, after env execs it, carries exactly `argv`.
   const unset = ['NODE_OPTIONS', 'NODE_V8_COVERAGE', '_TAPJS_PROCESSINFO_EXCLUDE_', '_TAPJS_PROCESSINFO_EXTERNAL_ID_', ...Object.keys(process.env).filter((k) => DROPPED_ENV.test(k))].flatMap((k) => ['-u', k])
-  const child = spawn('/usr/bin/env', [...unset, command, ...args], { detached: true, stdio: ['ignore', fh.fd, fh.fd], env, cwd })
+  // `via` (e.g. nsenter into the node's network namespace) must exec, not fork, so the pid stays.
+  const child = spawn('/usr/bin/env', [...unset, ...via, command, ...args], { detached: true, stdio: ['ignore', fh.fd, fh.fd], env, cwd })
   // Listen before awaiting anything: 'spawn' fires on the next tick.
   const spawned = new Promise<number>((resolve, reject) => {
     child.once('error', (err) => reject(new Error(`cannot start ${name} (${command}): ${err.message}`)))

@@ -4,6 +4,7 @@ import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { ProcessRecord } from './processes.ts'
 import type { Log } from './wait.ts'
+import type { NodeRecord } from './node/node-down.ts'
 
 export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'webhook'] as const
 export type Component = (typeof COMPONENTS)[number]
@@ -31,6 +32,8 @@ export interface ClusterState {
   readonly webhook?: WebhookRun
   /** Other daemons started against this cluster (e.g. `contour serve` in the e2e suite); stopped first. */
   readonly extras?: Readonly<Record<string, ProcessRecord>>
+  /** The real node (`up --nodes`): its network, recorded sysctls and daemons; `down` stops it first. */
+  readonly node?: NodeRecord
 }
 
 /** Every recorded process in stopping order: extras, then the components in reverse start order. */

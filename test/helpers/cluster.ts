@@ -84,6 +84,8 @@ export interface StartOptions {
   /** State directory `.local-cluster/<kind>-<pid>` (default test). */
   readonly kind?: 'test' | 'bench'
   readonly webhook?: Partial<WebhookRun>
+  /** A real node (`cluster:up -- --nodes`): root, and the cluster runs in its own network namespace. */
+  readonly nodes?: boolean
 }
 
 /**
@@ -118,7 +120,7 @@ export async function startTestCluster(log: Log, opts: StartOptions = {}): Promi
   const reaper = await spawnDaemon(reaperArgv, join(stateDir, 'logs'), 'reaper', daemonEnv(), REPO_ROOT)
   let info: ClusterInfo
   try {
-    info = await upCluster({ stateDir, log, webhook })
+    info = await upCluster({ stateDir, log, webhook, ...(opts.nodes === true ? { nodes: true } : {}) })
   } catch (err) {
     await downCluster({ stateDir, log })
     await stopProcess('reaper', reaper, log)

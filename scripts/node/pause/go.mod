@@ -1,0 +1,3 @@
+module cti.local/pause
+
+go 1.26
