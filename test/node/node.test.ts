@@ -13,6 +13,7 @@ import { Annotations, NAMESPACE_LABEL } from '../../src/core/injection/types.ts'
 import { startClusterFor } from '../helpers/cluster.ts'
 import { contourPod } from '../e2e/injection.ts'
 import { createContourNamespace } from '../e2e/secrets.ts'
+import { testContourQuickstart } from './contour-quickstart.ts'
 import { busyboxPod, localImage, RESTRICTED_CONTAINER, waitForPhase } from './workloads.ts'
 
 t.setTimeout(10 * 60_000)
@@ -99,6 +100,10 @@ if (clusterRun !== undefined) {
     }
     const initLog = await c.kubectl(['-n', ns.namespace, 'logs', name, '-c', 'bootstrap-tls'])
     t.notMatch(initLog.stdout, /PRIVATE KEY/, 'no key material in the log')
+  })
+
+  await t.test('the upstream contour.yaml as it ships (images retagged): Contour pods Ready, Envoy\'s init containers exit 0; no Envoy runs (its container has the busybox image and is not checked)', async (t) => {
+    await testContourQuickstart(t, c, { contour: await localImage('localhost/cti-contour'), envoy: busybox }, log)
   })
 
   await t.test('down leaves nothing behind', async (t) => {
