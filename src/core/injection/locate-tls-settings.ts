@@ -3,7 +3,7 @@
 // entry. Taking over keeps the form the user chose, so this records the form too.
 import { isRecord } from './read-pod.ts'
 import type { ContainerView } from './read-pod.ts'
-import { TLS_SETTINGS } from './tls-flags.ts'
+import { flagsEnd, TLS_SETTINGS } from './tls-flags.ts'
 import type { TlsCommand, TlsFile } from './tls-flags.ts'
 
 export type TlsSettingUse =
@@ -23,8 +23,7 @@ export type TlsSettingUse =
  */
 export function locateTlsSettings(command: TlsCommand, container: ContainerView): TlsSettingUse[] {
   const argv = container.argv ?? []
-  const end = argv.indexOf('--', 1)
-  const last = end === -1 ? argv.length : end
+  const last = flagsEnd(argv)
   const uses: TlsSettingUse[] = []
   for (const setting of TLS_SETTINGS[command]) {
     for (let i = 1; i < last; i++) {
@@ -56,8 +55,7 @@ export function locateTlsSettings(command: TlsCommand, container: ContainerView)
 /** kingpin reads `--contour-config-name` in either form; with a name, serve ignores the TLS flags. */
 export function findConfigName(container: ContainerView): string | undefined {
   const argv = container.argv ?? []
-  const end = argv.indexOf('--', 1)
-  const last = end === -1 ? argv.length : end
+  const last = flagsEnd(argv)
   for (let i = 1; i < last; i++) {
     const token = argv[i] as string
     const value = token.startsWith(`${CONFIG_NAME_FLAG}=`) ? token.slice(CONFIG_NAME_FLAG.length + 1) : token === CONFIG_NAME_FLAG && i + 1 < last ? argv[i + 1] : undefined

@@ -153,8 +153,7 @@ function readContainerTls(
     secretFile: use.form === 'env-from-source' ? undefined : resolveSecretFile(container, use.value, secretVolumes()),
   }))
   // A flag with no value after it (`--contour-cafile` last) is present but names no file.
-  const named = new Set(uses.map((use) => use.file))
-  if (named.size < 3) files.push({ file: 'ca', secretFile: undefined })
+  for (const file of ['ca', 'cert', 'key'] as const) if (!uses.some((use) => use.file === file)) files.push({ file, secretFile: undefined })
   return { outcome: 'read', container, command, route: 'settings', state: 'complete', uses, files }
 }
 

@@ -2,6 +2,7 @@
 // keeps its form, an env var stays an env var), certgen's volumes made optional, and the volumes
 // a ContourConfiguration's paths live on pointed at our Secrets.
 import type { SettingRewrite, VolumeEdit } from './plan-take-over.ts'
+import { sameStrings } from './tls-flags.ts'
 import type { TlsCommand, TlsFile } from './tls-flags.ts'
 import type { Operation } from './types.ts'
 
@@ -39,8 +40,4 @@ export function pushSettingRewrites(
 export function pushVolumeEdit(patch: Operation[], edit: VolumeEdit): void {
   if (edit.edit === 'optional') patch.push({ op: 'add', path: `/spec/volumes/${edit.index}/secret/optional`, value: true })
   else patch.push({ op: 'replace', path: `/spec/volumes/${edit.index}/secret`, value: edit.secret })
-}
-
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((value, index) => value === b[index])
 }

@@ -56,7 +56,7 @@ export function findTlsFlags(command: TlsCommand, argv: readonly string[], envNa
 }
 
 /** kingpin parses the tokens after the executable and before `--` as flags: this is where they end. */
-function flagsEnd(argv: readonly string[]): number {
+export function flagsEnd(argv: readonly string[]): number {
   const end = argv.indexOf(END_OF_FLAGS, 1)
   return end === -1 ? argv.length : end
 }
@@ -126,6 +126,6 @@ export function rewriteArgv(
   }
 }
 
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+export function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((value, index) => value === b[index])
 }
