@@ -166,7 +166,8 @@ export function nextTokens(read: ReadSecrets, token: string): { rotateToken: str
   return { rotateToken: current, rotateTokenHistory: deduped.slice(-ROTATE_HISTORY_LENGTH) }
 }
 
-function parseHistory(raw: string | undefined): string[] {
+/** The honoured tokens recorded in a `rotate-token-history` annotation; junk reads as none. */
+export function parseHistory(raw: string | undefined): string[] {
   if (raw === undefined) return []
   try {
     const parsed: unknown = JSON.parse(raw)

@@ -2,10 +2,11 @@
 // namespace (one per instance: `contour-ca<S>` with `contour-tls<S>` and `envoy-tls<S>`), the
 // CAs of its trust bundle, the leaves' expiry, its state, the rotation tokens, and what comes
 // next and when. Pure: the Secrets and the clock in, plain data out.
-import { X509Certificate, createHash } from 'node:crypto'
+import { X509Certificate } from 'node:crypto'
 import { checkCertificateSet, DEFAULT_RENEW_FRACTION } from '../core/certs/check-set.ts'
+import { fingerprintDers } from '../core/certs/fingerprint.ts'
 import { splitCertificates } from '../core/certs/pem-bundle.ts'
-import { SecretAnnotations, isManaged, textOf, type SecretNames, type StoredSecret } from '../bootstrap/secret-model.ts'
+import { SecretAnnotations, isManaged, parseHistory, textOf, type SecretNames, type StoredSecret } from '../bootstrap/secret-model.ts'
 
 export interface CertSummary {
   readonly subject: string
@@ -66,7 +67,7 @@ function describeSet(byName: ReadonlyMap<string, StoredSecret>, base: SecretName
     ...optionalLeaf('contourLeaf', textOf(contour, 'tls.crt')),
     ...optionalLeaf('envoyLeaf', textOf(envoy, 'tls.crt')),
     rotateToken: annotations[SecretAnnotations.rotateToken] ?? '',
-    honouredTokens: parseTokens(annotations[SecretAnnotations.rotateTokenHistory]),
+    honouredTokens: parseHistory(annotations[SecretAnnotations.rotateTokenHistory]),
   }
   if (missing.length > 0 || contour === undefined || envoy === undefined) {
     return { ...common, health: 'incomplete', detail: `missing: ${missing.join(', ')}`, next: { what: 'the next Contour pod start creates the missing Secrets (a new set)' } }
@@ -99,21 +100,12 @@ function summarize(pem: string): CertSummary | undefined {
     const cert = new X509Certificate(pem)
     return {
       subject: cert.subject.replace(/\n/g, ', '),
-      fingerprint: createHash('sha256').update(cert.raw).digest('hex').slice(0, 16),
+      fingerprint: fingerprintDers([cert.raw]).slice(0, 16),
       notBefore: cert.validFromDate.toISOString(),
       notAfter: cert.validToDate.toISOString(),
     }
   } catch {
     return undefined
-  }
-}
-
-function parseTokens(raw: string | undefined): string[] {
-  try {
-    const parsed: unknown = JSON.parse(raw ?? '[]')
-    return Array.isArray(parsed) ? parsed.filter((t): t is string => typeof t === 'string') : []
-  } catch {
-    return []
   }
 }
 
