@@ -5,8 +5,6 @@ import { X509Certificate } from 'node:crypto'
 import { splitCertificates } from '../core/certs/pem-bundle.ts'
 import type { ServingMaterial } from './types.ts'
 
-export { splitCertificates }
-
 function derOf(pem: string): Buffer | undefined {
   try {
     return new X509Certificate(pem).raw

@@ -2,7 +2,7 @@
 // write a new one (create, or replace guarded by the resourceVersion read), or refuse.
 // The same protocol as bootstrap-tls's Secrets, for one Secret: a write that loses a race gets
 // a 409, and the loser reads again and adopts the winner's certificate.
-import { splitCertificates } from './ca-bundle.ts'
+import { splitCertificates } from '../core/certs/pem-bundle.ts'
 import { isManaged, materialFromSecret } from './serving-secret.ts'
 import type { StoredSecret } from '../bootstrap/secret-model.ts'
 import type { ServingCheckResult, ServingMaterial } from './types.ts'
