@@ -17,6 +17,24 @@ import { contourPod } from './injection.ts'
 import { createContourNamespace, runBootstrapProcess } from './secrets.ts'
 import { fetchResources, probe } from './xds-client.ts'
 
+export interface LoopbackPorts {
+  readonly xds: number
+  readonly metrics: number
+  readonly health: number
+  readonly debug: number
+  /** serve's flags putting every listener on those loopback ports, without leader election. */
+  readonly flags: readonly string[]
+}
+
+/** Free loopback ports for every listener of `contour serve`. */
+export async function loopbackPorts(): Promise<LoopbackPorts> {
+  const [xds, metrics, health, debug] = [await freePort(), await freePort(), await freePort(), await freePort()]
+  return {
+    xds, metrics, health, debug,
+    flags: ['--disable-leader-election', '--xds-address=127.0.0.1', `--xds-port=${xds}`, '--http-address=127.0.0.1', `--http-port=${metrics}`, '--health-address=127.0.0.1', `--health-port=${health}`, '--debug-http-address=127.0.0.1', `--debug-http-port=${debug}`],
+  }
+}
+
 const flagValues = (args: readonly string[], prefix: string): string[] => args.filter((a) => a.startsWith(prefix))
 
 async function storedPod(cluster: TestCluster, namespace: string, pod: unknown): Promise<V1Pod> {
@@ -24,7 +42,7 @@ async function storedPod(cluster: TestCluster, namespace: string, pod: unknown):
 }
 
 /** Every `"filename": "..."` in the files under `dir` (Envoy's DataSource paths). */
-async function dataSourceFilenames(dir: string): Promise<string[]> {
+export async function dataSourceFilenames(dir: string): Promise<string[]> {
   const names: string[] = []
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue
@@ -60,13 +78,9 @@ export async function testRealContour(t: Test, cluster: TestCluster, log: Log): 
   const envoyClient = { ca: await file('ca/ca.crt'), cert: await file('envoy/tls.crt'), key: await file('envoy/tls.key') }
 
   await t.test('contour serve with the injected flags accepts only the Envoy certificate', async (t) => {
-    const [xds, metrics, health, debug] = [await freePort(), await freePort(), await freePort(), await freePort()]
-    const argv = [
-      Binaries.contour, 'serve', `--kubeconfig=${cluster.kubeconfig}`, '--disable-leader-election',
-      '--xds-address=127.0.0.1', `--xds-port=${xds}`, '--http-address=127.0.0.1', `--http-port=${metrics}`,
-      '--health-address=127.0.0.1', `--health-port=${health}`, '--debug-http-address=127.0.0.1', `--debug-http-port=${debug}`,
-      ...serveTls.map(local),
-    ]
+    const ports = await loopbackPorts()
+    const xds = ports.xds
+    const argv = [Binaries.contour, 'serve', `--kubeconfig=${cluster.kubeconfig}`, ...ports.flags, ...serveTls.map(local)]
     const proc = await cluster.startDaemon('contour-serve', argv)
     t.teardown(() => cluster.stopDaemon('contour-serve', proc))
     log(`started contour serve (pid ${proc.pid}) with ${serveTls.map(local).join(' ')}`)

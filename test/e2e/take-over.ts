@@ -11,7 +11,6 @@ import { join } from 'node:path'
 import type { V1Container, V1Pod } from '@kubernetes/client-node'
 import type { Test } from 'tap'
 import YAML from 'yaml'
-import { freePort } from '../../scripts/cluster/health.ts'
 import { Binaries, NODE_BIN, REPO_ROOT } from '../../scripts/cluster/paths.ts'
 import { waitFor, type Log } from '../../scripts/cluster/wait.ts'
 import { INIT_CONTAINER_NAME, NAMESPACE_LABEL } from '../../src/core/injection/types.ts'
@@ -25,6 +24,7 @@ import { readArgv } from '../core/injection/support/upstream-variants.ts'
 import { helm } from '../chart/helm.ts'
 import { run, type TestCluster } from '../helpers/cluster.ts'
 import { expectRole, normalisePod, podsByWorkload, waitForPods } from './pods.ts'
+import { dataSourceFilenames, loopbackPorts } from './real-contour.ts'
 import { grantSecretsRole } from './secrets.ts'
 import { fetchResources, probe } from './xds-client.ts'
 
@@ -84,12 +84,7 @@ async function runStoredContourBootstrap(t: Test, cluster: TestCluster, namespac
   const argv = readArgv(c).map((token) => underRoot(token, root, ['/etc/tls/', '/config/', '/certs/']))
   const res = await run(Binaries.contour, argv.slice(1))
   t.equal(res.code, 0, `the real contour bootstrap with the stored flags: ${readArgv(c).slice(1).join(' ')}`, { stderr: res.stderr })
-  const filenames: string[] = []
-  for (const entry of await readdir(join(root, '/config'), { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue
-    const text = await readFile(join(entry.parentPath, entry.name), 'utf8')
-    for (const m of text.matchAll(/"filename":\s*"([^"]+)"/g)) if (m[1] !== undefined) filenames.push(m[1])
-  }
+  const filenames = await dataSourceFilenames(join(root, '/config'))
   const pick = (suffix: string) => filenames.find((f) => f.endsWith(suffix)) ?? ''
   const files = { ca: pick('/ca.crt'), cert: pick('/tls.crt'), key: pick('/tls.key') }
   for (const [what, file] of Object.entries(files)) t.ok(file.startsWith(`${root}/etc/tls/`), `Envoy reads its ${what} from ${file.slice(root.length)}, in our mounts`)
@@ -129,14 +124,6 @@ async function checkServeAnswers(t: Test, cluster: TestCluster, argv: readonly s
     else t.match(res.grpcContentType, /^application\/grpc/, `gRPC ADS answered (${res.resources} clusters)`)
   } finally {
     await cluster.stopDaemon('contour-serve-take-over', proc)
-  }
-}
-
-async function loopbackPorts(): Promise<{ xds: number; flags: string[] }> {
-  const [xds, metrics, health, debug] = [await freePort(), await freePort(), await freePort(), await freePort()]
-  return {
-    xds,
-    flags: ['--disable-leader-election', '--xds-address=127.0.0.1', `--xds-port=${xds}`, '--http-address=127.0.0.1', `--http-port=${metrics}`, '--health-address=127.0.0.1', `--health-port=${health}`, '--debug-http-address=127.0.0.1', `--debug-http-port=${debug}`],
   }
 }
 
@@ -222,12 +209,11 @@ export async function testTakeOver(t: Test, cluster: TestCluster, log: Log): Pro
       // As the provisioner runs it: the flags it gives, the rest in the ContourConfiguration. The
       // object moves listeners to loopback ports, and its TLS paths (default /certs/...) under root.
       const configName = readArgv(serve).find((a) => a.startsWith('--contour-config-name='))?.split('=')[1] ?? ''
-      const [metrics, health, debug] = [await freePort(), await freePort(), await freePort()]
       await cluster.api.call('POST', `/apis/projectcontour.io/v1alpha1/namespaces/${ns}/contourconfigurations`, {
         apiVersion: 'projectcontour.io/v1alpha1', kind: 'ContourConfiguration', metadata: { name: configName },
         spec: {
           xdsServer: { address: '127.0.0.1', port: ports.xds, tls: { caFile: `${root}/certs/ca.crt`, certFile: `${root}/certs/tls.crt`, keyFile: `${root}/certs/tls.key` } },
-          metrics: { address: '127.0.0.1', port: metrics }, health: { address: '127.0.0.1', port: health }, debug: { address: '127.0.0.1', port: debug },
+          metrics: { address: '127.0.0.1', port: ports.metrics }, health: { address: '127.0.0.1', port: ports.health }, debug: { address: '127.0.0.1', port: ports.debug },
           envoy: { service: { name: 'envoy-gw', namespace: ns } },
         },
       })
