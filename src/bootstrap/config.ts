@@ -19,6 +19,7 @@ export const FLAG_SPECS = {
   'ca-secret': { type: 'string', default: 'contour-ca', help: 'Secret holding the CA certificate (never a key)' },
   'rotate-token': { type: 'string', env: 'CONTOUR_TLS_ROTATE', help: 'replace the set once when this differs from the token recorded on the Secrets' },
   'wait-timeout': { type: 'string', default: '300s', help: 'give up after this long (300, 300s, 5m)' },
+  'propagation-delay': { type: 'string', default: '5m', help: 'contour role: how long after new trust is written before the leaves switch to the next CA (the kubelet\'s worst case to refresh a mounted Secret, plus margin)' },
   'service-name': { type: 'string', default: 'contour', help: 'Contour Service name for the certificate\'s DNS names' },
   'extra-sans': { type: 'string', help: 'comma-separated extra DNS names or IPs for Contour\'s certificate' },
   'lifetime-days': { type: 'string', default: '365', help: 'lifetime of a new set in days' },
@@ -52,6 +53,7 @@ export type BootstrapConfig =
       readonly kubeconfig: string | undefined
       readonly secretNames: SecretNames
       readonly rotateToken: string
+      readonly propagationDelayMs: number
       readonly issue: IssueSettings
     }
 
@@ -102,6 +104,7 @@ export function parseBootstrapConfig(args: string[], env: Readonly<Record<string
     kubeconfig: str('kubeconfig'),
     secretNames: Object.freeze(secretNames),
     rotateToken: (str('rotate-token') ?? '').trim(),
+    propagationDelayMs: parseDuration('propagation-delay', str('propagation-delay') ?? '5m'),
     issue: issue(),
   })
 }

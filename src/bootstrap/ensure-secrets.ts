@@ -6,11 +6,14 @@ import type { Clock } from './clock.ts'
 import { formatDuration } from './duration.ts'
 import { BootstrapErrorCodes } from './exit-codes.ts'
 import { planSecrets, type OwnRound, type Plan } from './plan-secrets.ts'
+import { addTrust, certId, currentSet, issueFresh, signerIn, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
 import { withRetry } from './retry.ts'
 import { describeSet, outcomeText, roundText, tryWrite, type Call, type EnsureOutcome } from './secret-io.ts'
 import {
   buildSecretWrite,
   nextTokens,
+  readRoundRecord,
+  ROTATE_HISTORY_LENGTH,
   SECRET_ROLES,
   type ReadSecrets,
   type SecretNames,
@@ -35,6 +38,8 @@ export interface EnsureOptions {
   readonly signal?: AbortSignal
   /** How long a half-written set may stay unchanged before its writer is presumed gone. */
   readonly takeoverAfterMs?: number
+  /** How long after new trust is written the leaves may switch (plan-secrets' default if absent). */
+  readonly propagationDelayMs?: number
   /** Pause between reads while another replica is writing. */
   readonly pollMs?: number
   readonly progressEveryMs?: number
@@ -53,15 +58,22 @@ export interface EnsuredSecrets {
   readonly notAfter: Date
   /** 'created'/'renewed'/'rotated' when this process wrote the set, 'adopted' when another did meanwhile. */
   readonly outcome: EnsureOutcome
+  /** The steps this call completed, in order (each claim that this process finalized). */
+  readonly steps: readonly StepKind[]
+  /** When the next step falls due (switch, drop, renewal), for a set this product manages. */
+  readonly nextAt: number | undefined
+  /** The trust state, for a set this product manages. */
+  readonly state: TrustState | undefined
 }
 
 export const DEFAULT_TAKEOVER_AFTER_MS = 20_000
 export const DEFAULT_POLL_MS = 1000
 
 interface Round extends OwnRound {
-  readonly set: CertificateSet
+  readonly target: TrustState
   readonly record: SetRecord
   readonly outcome: EnsureOutcome
+  readonly step: StepKind
 }
 
 export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets> {
@@ -75,6 +87,7 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
   let round: Round | undefined
   let wrote: Round | undefined
   let lostRace = false
+  const steps: StepKind[] = []
   let pending: { key: string; since: number; lastLog: number } | undefined
   // The latest observation of the CA Secret, when nothing but this process's own writes can
   // have happened since: it serves as the leading read of the next snapshot (see readSnapshot).
@@ -104,6 +117,7 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
       now,
       pendingForMs: pending?.key === key ? now - pending.since : 0,
       takeoverAfterMs,
+      propagationDelayMs: opts.propagationDelayMs,
     })
     if (plan.kind !== 'wait') pending = undefined
 
@@ -112,8 +126,9 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
         for (const w of plan.warnings) log(`warning: ${w}`)
         const info = describeSet(plan.set, opts.fingerprint)
         const outcome: EnsureOutcome = wrote?.fingerprint === info.fingerprint ? wrote.outcome : lostRace ? 'adopted' : 'used'
-        log(`${outcomeText(outcome)} set ${info.fingerprint.slice(0, 16)} in Secrets ${names.ca}, ${names.contour}, ${names.envoy} (not after ${info.notAfter.toISOString()})`)
-        return { secrets: plan.secrets, ...info, outcome }
+        const next = plan.nextAt !== undefined ? `; next step due ${new Date(plan.nextAt).toISOString()}` : ''
+        log(`${outcomeText(outcome)} set ${info.fingerprint.slice(0, 16)} in Secrets ${names.ca}, ${names.contour}, ${names.envoy} (not after ${info.notAfter.toISOString()}${plan.state ? `, phase ${phaseText(plan.state)}` : ''}${next})`)
+        return { secrets: plan.secrets, ...info, outcome, steps, nextAt: plan.nextAt, state: plan.state }
       }
       case 'refuse':
         throw new InjectorError(BootstrapErrorCodes.ERR_FOREIGN_SECRET, plan.detail)
@@ -144,13 +159,39 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
         break
       }
       case 'start-round': {
-        log(`writing a new set: ${roundText(plan.reason)}${plan.detail ? ` (${plan.detail})` : ''}`)
-        const set = await opts.issue()
-        const checked = opts.check(set)
-        if (!checked.ok) throw new InjectorError(BootstrapErrorCodes.ERR_CONFIG, `the newly issued set does not pass its own check: ${checked.reason}: ${checked.detail}`)
-        const record: SetRecord = { fingerprint: checked.fingerprint, notAfter: checked.notAfter, writtenAt: new Date(clock.now()), ...nextTokens(read, opts.rotateToken) }
+        log(`${stepText(plan.step)}: ${roundText(plan.reason)}${plan.detail ? ` (${plan.detail})` : ''}`)
+        let target: TrustState
+        if (plan.build.kind === 'ready') target = plan.build.target
+        else {
+          const fresh = await opts.issue()
+          const checked = opts.check(fresh)
+          if (!checked.ok) throw new InjectorError(BootstrapErrorCodes.ERR_CONFIG, `the newly issued set does not pass its own check: ${checked.reason}: ${checked.detail}`)
+          target = plan.build.base ? addTrust(plan.build.base, fresh, plan.build.abandonedCa) : issueFresh(fresh)
+        }
+        const targetSet = currentSet(target)
+        const checked = opts.check(targetSet)
+        // While staging, the current leaves may well be inside their renewal window: that is why.
+        if (!checked.ok && !(checked.reason === 'renewal-due' && target.staged !== undefined)) {
+          throw new InjectorError(BootstrapErrorCodes.ERR_CONFIG, `the ${plan.step} step would write a set that does not pass its own check: ${checked.reason}: ${checked.detail}`)
+        }
+        const info = describeSet(targetSet, opts.fingerprint)
+        const now = new Date(clock.now())
+        const previous = readRoundRecord(read.ca)
+        const stagedCa = target.staged ? signerIn(target.bundle, target.staged.contour.cert) : undefined
+        const record: SetRecord = {
+          ...info,
+          writtenAt: now,
+          ...nextTokens(read, plan.honours.rotate),
+          round: {
+            step: plan.step,
+            reason: plan.step === 'drop' ? (previous.reason ?? plan.reason) : plan.reason,
+            phaseSince: now,
+            ...(stagedCa ? { nextCa: certId(stagedCa) } : {}),
+            revokeTokenHistory: appendToken(previous.revokeTokenHistory, plan.honours.revoke),
+          },
+        }
         const anchor = plan.anchor
-        const write = buildSecretWrite('ca', names.ca, set, record, anchor, 'writing')
+        const write = buildSecretWrite('ca', names.ca, target, record, anchor, 'writing')
         const written = await tryWrite(
           `${anchor ? 'replace' : 'create'} Secret ${names.ca}`,
           () => (anchor ? opts.store.replace(write, anchor.resourceVersion) : opts.store.create(write)),
@@ -158,10 +199,14 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
           log,
           pause,
         )
-        const outcome: EnsureOutcome = plan.reason === 'rotation' ? 'rotated' : plan.reason === 'renewal' || plan.reason === 'invalid' ? 'renewed' : 'created'
+        const outcome = outcomeOf(plan.step, plan.reason)
         knownCa = written ? { ca: written } : undefined
         if (written) {
-          round = { set, record, outcome, fingerprint: record.fingerprint, caResourceVersion: written.resourceVersion }
+          const leafData = {
+            contour: buildSecretWrite('contour', names.contour, target, record).data,
+            envoy: buildSecretWrite('envoy', names.envoy, target, record).data,
+          }
+          round = { target, record, outcome, step: plan.step, fingerprint: record.fingerprint, caResourceVersion: written.resourceVersion, leafData }
           wrote = round
         } else {
           lostRace = true
@@ -172,9 +217,12 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
       case 'finalize': {
         const current = round
         if (current === undefined) throw new Error('finalize without a round')
-        const write = buildSecretWrite('ca', names.ca, current.set, current.record, plan.anchor, 'complete')
+        // The step is complete everywhere now: its phase starts (the switch's delay counts from here).
+        const finalRecord: SetRecord = current.record.round ? { ...current.record, round: { ...current.record.round, phaseSince: new Date(clock.now()) } } : current.record
+        const write = buildSecretWrite('ca', names.ca, current.target, finalRecord, plan.anchor, 'complete')
         const written = await tryWrite(`mark Secret ${names.ca} complete`, () => opts.store.replace(write, plan.anchor.resourceVersion), call, log, pause)
         knownCa = written ? { ca: written } : undefined
+        if (written) steps.push(current.step)
         // Either way the claim is spent: next time round the set is used, or someone else's adopted.
         round = undefined
         break
@@ -187,7 +235,7 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
         // once both writes have settled.
         const results = await Promise.allSettled(
           plan.leaves.map(({ role, existing }) => {
-            const write = buildSecretWrite(role, names[role], current.set, current.record, existing)
+            const write = buildSecretWrite(role, names[role], current.target, current.record, existing)
             return tryWrite(
               `${existing ? 'replace' : 'create'} Secret ${write.name}`,
               () => (existing ? opts.store.replace(write, existing.resourceVersion) : opts.store.create(write)),
@@ -242,4 +290,27 @@ async function readSnapshot(
     if (pastDeadline()) throw new InjectorError(BootstrapErrorCodes.ERR_WAIT_TIMEOUT, `timed out: Secret ${names.ca} kept changing while the Secrets were read`)
     ca = again
   }
+}
+
+function appendToken(history: readonly string[], token: string): string[] {
+  const all = [...history, token].filter((t) => t !== '')
+  return all.filter((t, i) => all.lastIndexOf(t) === i).slice(-ROTATE_HISTORY_LENGTH)
+}
+
+function outcomeOf(step: StepKind, reason: string): EnsureOutcome {
+  if (step === 'add-trust') return 'staged'
+  if (step === 'switch') return 'switched'
+  if (step === 'drop') return 'dropped'
+  if (reason === 'revocation') return 'revoked'
+  if (reason === 'rotation') return 'rotated'
+  return reason === 'renewal' || reason === 'invalid' || reason === 'takeover' ? 'renewed' : 'created'
+}
+
+function stepText(step: StepKind): string {
+  return { issue: 'writing a new set', 'add-trust': 'trusting a next CA beside the current one and staging its leaves', switch: 'switching both leaves to the next CA', drop: 'dropping expired CAs from the trust bundle' }[step]
+}
+
+function phaseText(state: TrustState): string {
+  if (state.staged !== undefined) return `trusting (${state.bundle.length} CAs, next leaves staged)`
+  return state.bundle.length > 1 ? `overlap (${state.bundle.length} CAs trusted)` : 'stable'
 }

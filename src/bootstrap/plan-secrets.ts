@@ -1,33 +1,49 @@
-// The pure decision at the heart of `bootstrap-tls --role=contour`: given what the three Secrets
-// hold now, what to do next. No I/O: ensure-secrets.ts reads, asks, writes, and asks again.
+// The pure decision at the heart of `bootstrap-tls --role=contour` and its sidecar loop: given
+// what the three Secrets hold now, what to do next. No I/O: ensure-secrets.ts reads, asks, writes,
+// and asks again. Which rotation step is due comes from core/rotation/next-step.ts.
 //
-// Three Secrets cannot be written atomically, so one of them, the CA Secret, is the lock:
-// 1. claim: a new set starts with a guarded write of the CA Secret (create-if-absent, or a replace
-//    carrying the resourceVersion that was read), marked `set-state: writing`. Of several
-//    replicas at most one wins; the others get 409, re-read and wait.
+// Three Secrets cannot be written atomically, so one of them, the CA Secret, is the lock. Every
+// step (issue a whole new set, add-trust, switch, drop; see core/rotation/trust-state.ts) is:
+// 1. claim: a guarded write of the CA Secret (create-if-absent, or a replace carrying the
+//    resourceVersion that was read) with the step's target trust, marked `set-state: writing`
+//    and `step: <kind>`. Of several replicas at most one wins; the others get 409, re-read, wait.
 // 2. the winner writes both leaf Secrets (guarded the same way);
 // 3. finalize: the winner rewrites the CA Secret, guarded by the resourceVersion of its claim,
-//    as `set-state: complete`.
+//    as `set-state: complete`, with `phase-since` the time the step was complete everywhere.
 // Nobody uses a set while its CA Secret says `writing`, and every change of a leaf is followed by
-// a change of the CA Secret, so a write planned on a stale read always fails with 409: a set
-// that anybody has used is never overwritten by a race. A claim left `writing` (its writer died)
-// is taken over, again by a guarded write, once it has been unchanged for takeoverAfterMs.
+// a change of the CA Secret, so a write planned on a stale read always fails with 409. A claim left
+// `writing` (its writer died) is taken over, again by a guarded write, once it has been unchanged
+// for takeoverAfterMs: the claim names its step and holds its target trust, so the taker finishes
+// that step (or, when the dead writer's fresh leaves never reached the Secrets, stages new ones).
+// Each step only ever adds trust before a leaf needs it and removes trust after no leaf needs it,
+// so every state a crash can leave behind is one in which coexisting pods handshake.
 import type { CertificateSet, CheckResult } from '../core/certs/types.ts'
+import { nextStep, type RoundReason } from '../core/rotation/next-step.ts'
+import { certId, dropExpired, parseBundle, signerIn, switchLeaves, type LeafPair, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
 import {
   isManaged,
+  readRoundRecord,
   recordedTokens,
+  RequestAnnotations,
   SecretAnnotations,
   setFromSecrets,
+  STAGED_KEYS,
+  stateFromSecrets,
+  textOf,
   type ReadSecrets,
   type SecretNames,
   type SecretRole,
   type StoredSecret,
 } from './secret-model.ts'
 
+export type { RoundReason }
+
 export interface OwnRound {
   readonly fingerprint: string
   /** resourceVersion of the CA Secret as this process claimed it. */
   readonly caResourceVersion: string
+  /** The data each leaf Secret must hold when the step is done (else the fingerprint decides). */
+  readonly leafData?: Readonly<Record<LeafRole, Readonly<Record<string, Buffer>>>>
 }
 
 export interface PlanInput {
@@ -44,18 +60,44 @@ export interface PlanInput {
   /** How long this process has seen the same claimed state (same resourceVersions). */
   readonly pendingForMs: number
   readonly takeoverAfterMs: number
+  /** How long after new trust is written the leaves may switch (default: the kubelet's worst case plus margin). */
+  readonly propagationDelayMs?: number
 }
 
-export type RoundReason = 'missing' | 'incomplete' | 'invalid' | 'renewal' | 'rotation' | 'takeover'
+export const DEFAULT_PROPAGATION_DELAY_MS = 5 * 60_000
+
 export type LeafRole = Exclude<SecretRole, 'ca'>
+
+/** How a step's target state comes about: ready from what is stored, or built on a fresh set. */
+export type StepBuild =
+  | { readonly kind: 'ready'; readonly target: TrustState }
+  /** `base` undefined: a whole new set; else stage a fresh set's leaves on `base` (add-trust). */
+  | { readonly kind: 'fresh'; readonly base: TrustState | undefined; readonly abandonedCa?: string }
 
 export type Plan =
   /** The Secrets hold a complete, usable set: done. `warnings` say what could not be done (foreign set). */
-  | { readonly kind: 'use'; readonly set: CertificateSet; readonly secrets: Readonly<Record<SecretRole, StoredSecret>>; readonly warnings: readonly string[] }
+  | {
+      readonly kind: 'use'
+      readonly set: CertificateSet
+      readonly state: TrustState | undefined
+      readonly secrets: Readonly<Record<SecretRole, StoredSecret>>
+      readonly warnings: readonly string[]
+      /** When the next step falls due (switch, drop, renewal), if this product manages the set. */
+      readonly nextAt: number | undefined
+    }
   /** Valid leaves but no CA Secret: create it from the leaves' ca.crt (no new set). */
   | { readonly kind: 'create-ca'; readonly set: CertificateSet; readonly warnings: readonly string[] }
-  /** Issue a new set and claim the CA Secret (create if `anchor` is absent, else guarded replace). */
-  | { readonly kind: 'start-round'; readonly reason: RoundReason; readonly detail: string; readonly anchor: StoredSecret | undefined }
+  /** Claim the CA Secret for one step (create if `anchor` is absent, else guarded replace). */
+  | {
+      readonly kind: 'start-round'
+      readonly step: StepKind
+      readonly reason: RoundReason
+      readonly detail: string
+      readonly anchor: StoredSecret | undefined
+      readonly build: StepBuild
+      /** Tokens this step honours. */
+      readonly honours: { readonly rotate: string; readonly revoke: string }
+    }
   /** This process holds the claim: write these leaves (create if absent, else guarded replace). */
   | { readonly kind: 'continue-round'; readonly leaves: ReadonlyArray<{ readonly role: LeafRole; readonly existing: StoredSecret | undefined }> }
   /** This process holds the claim and the leaves are written: mark the CA Secret complete. */
@@ -66,6 +108,7 @@ export type Plan =
   | { readonly kind: 'refuse'; readonly secret: string; readonly detail: string }
 
 const LEAVES: readonly LeafRole[] = ['contour', 'envoy']
+const NO_TOKENS = { rotate: '', revoke: '' } as const
 
 export function planSecrets(input: PlanInput): Plan {
   const { read, round } = input
@@ -73,7 +116,9 @@ export function planSecrets(input: PlanInput): Plan {
   const ca = read.ca
 
   if (round !== undefined && ca !== undefined && ca.resourceVersion === round.caResourceVersion) {
-    const leaves = LEAVES.filter((role) => read[role]?.annotations[SecretAnnotations.fingerprint] !== round.fingerprint).map((role) => ({
+    const done = (role: LeafRole): boolean =>
+      read[role]?.annotations[SecretAnnotations.fingerprint] === round.fingerprint && (round.leafData === undefined || sameData(read[role]?.data ?? {}, round.leafData[role]))
+    const leaves = LEAVES.filter((role) => !done(role)).map((role) => ({
       role,
       existing: read[role],
     }))
@@ -87,30 +132,145 @@ export function planSecrets(input: PlanInput): Plan {
     const writtenAt = Date.parse(ca.annotations[SecretAnnotations.writtenAt] ?? '')
     const age = Math.max(input.pendingForMs, Number.isNaN(writtenAt) ? 0 : input.now - writtenAt)
     if (age < input.takeoverAfterMs) return { kind: 'wait', detail: `another replica is writing a new set (Secret ${ca.name} says set-state=writing)` }
-    return guarded(read, owned, 'takeover', `Secret ${ca.name} has said set-state=writing for ${Math.round(age / 1000)}s; its writer is presumed gone`)
+    const foreign = presentSecrets(read).find((s) => !owned(s))
+    if (foreign) return refuse(foreign, `would have to be replaced (takeover of a half-written step)`)
+    return resumeStalled(read, ca, `Secret ${ca.name} has said set-state=writing for ${Math.round(age / 1000)}s; its writer is presumed gone`)
   }
 
   const pieces = setFromSecrets(read)
   if (!('set' in pieces)) return guarded(read, owned, reasonFor(read), `${pieces.missing} is missing`)
-  const result = input.check(pieces.set)
-  if (!result.ok && result.reason !== 'renewal-due') return guarded(read, owned, reasonFor(read), `${result.reason}: ${result.detail}`)
+  const present = presentSecrets(read)
+  const managed = present.length === 3 && present.every(owned) && ca !== undefined
+  if (!managed) return planForeign(input, read, owned, pieces.set)
 
+  const loaded = stateFromSecrets(read)
+  if (!('state' in loaded)) return guarded(read, owned, reasonFor(read), `${loaded.missing} is missing`)
+  const { state } = loaded
+  const record = readRoundRecord(ca)
+  const { seen } = recordedTokens(read)
+  const caRotate = (ca.annotations[RequestAnnotations.rotate] ?? '').trim()
+  const revoke = (ca.annotations[RequestAnnotations.revoke] ?? '').trim()
+  const rotateToken = [input.rotateToken, caRotate].find((tok) => tok !== '' && !seen.has(tok)) ?? ''
+  const revocation = revoke !== '' && !record.revokeTokenHistory.includes(revoke)
+  const decision = nextStep({
+    state,
+    phaseSince: record.phaseSince,
+    now: input.now,
+    check: input.check,
+    propagationDelayMs: input.propagationDelayMs ?? DEFAULT_PROPAGATION_DELAY_MS,
+    rotationRequested: rotateToken !== '',
+    revocationRequested: revocation,
+    stagedReason: isReason(record.reason) ? record.reason : undefined,
+  })
+  if (decision.kind === 'none') {
+    return { kind: 'use', set: pieces.set, state, secrets: { ca, contour: read.contour as StoredSecret, envoy: read.envoy as StoredSecret }, warnings: caWarnings(ca), nextAt: decision.nextAt }
+  }
+  const honours = { rotate: decision.reason === 'rotation' ? rotateToken : '', revoke: decision.reason === 'revocation' ? revoke : '' }
+  const detail = decision.reason === 'rotation' && rotateToken !== '' ? `rotate token "${rotateToken}" is not recorded on the Secrets` : decision.detail
+  return { kind: 'start-round', step: decision.step, reason: decision.reason, detail, anchor: ca, build: buildFor(decision.step, state, input.now), honours }
+}
+
+function buildFor(step: StepKind, state: TrustState, now: number): StepBuild {
+  switch (step) {
+    case 'issue':
+      return { kind: 'fresh', base: undefined }
+    case 'add-trust':
+      return { kind: 'fresh', base: state }
+    case 'switch':
+      return { kind: 'ready', target: switchLeaves(state) }
+    case 'drop':
+      return { kind: 'ready', target: dropExpired(state, now) }
+  }
+}
+
+/** A set not (entirely) ours: use it while it is valid, say what was not done, never write over it. */
+function planForeign(input: PlanInput, read: ReadSecrets, owned: (s: StoredSecret) => boolean, set: CertificateSet): Plan {
+  const result = input.check(set)
+  if (!result.ok && result.reason !== 'renewal-due') return guarded(read, owned, reasonFor(read), `${result.reason}: ${result.detail}`)
   const { seen } = recordedTokens(read)
   const rotation = input.rotateToken !== '' && !seen.has(input.rotateToken)
-  if (result.ok && !rotation) return useOrCreateCa(read, pieces.set, [])
+  if (result.ok && !rotation) return useOrCreateCa(read, set, [])
   const present = presentSecrets(read)
   if (present.every(owned)) {
-    return rotation
-      ? startRound('rotation', `rotate token "${input.rotateToken}" is not recorded on the Secrets`, read)
-      : startRound('renewal', result.ok ? '' : result.detail, read)
+    // Ours, but the CA Secret is missing: the set is valid, so it is renewed with a whole new one.
+    return startFresh(rotation ? 'rotation' : 'renewal', rotation ? `rotate token "${input.rotateToken}" is not recorded on the Secrets` : result.ok ? '' : result.detail, read, rotation ? { rotate: input.rotateToken, revoke: '' } : NO_TOKENS)
   }
-  // A valid set of someone else's is still valid: use it, and say what was not done.
   const foreign = present.filter((s) => !owned(s)).map((s) => s.name)
   const whose = `${foreign.join(', ')} ${foreign.length > 1 ? 'were' : 'was'} not created by contour-tls-injector`
   const warning = rotation
     ? `rotation requested, but ${whose}: using the set as it is; rotate it with the tool that created it`
     : `the set is due for renewal, but ${whose}: using it as it is; renew it with the tool that created it`
-  return useOrCreateCa(read, pieces.set, [warning])
+  return useOrCreateCa(read, set, [warning])
+}
+
+/**
+ * A claim whose writer is gone. The CA Secret already holds the step's target trust; each leaf's
+ * target follows from it: the pair (current or staged) signed by the bundle's first CA, with the
+ * staged pair kept only while staging. When a leaf cannot be derived (the writer died before
+ * staging its fresh leaves), the step starts again on a fresh set, dropping the abandoned CA.
+ */
+function resumeStalled(read: ReadSecrets, ca: StoredSecret, detail: string): Plan {
+  const record = readRoundRecord(ca)
+  const step = record.step ?? 'issue'
+  const reason: RoundReason = isReason(record.reason) ? record.reason : 'takeover'
+  const bundle = parseBundle(textOf(ca, 'ca.crt') ?? '')
+  const restart = (): Plan => {
+    if (step !== 'add-trust') return startFresh('takeover', detail, read, NO_TOKENS)
+    const base = baseForRestage(read, bundle, record.nextCa)
+    if (base === undefined) return startFresh('takeover', detail, read, NO_TOKENS)
+    return { kind: 'start-round', step: 'add-trust', reason, detail: `${detail}; staging new leaves`, anchor: ca, build: { kind: 'fresh', base, abandonedCa: record.nextCa }, honours: NO_TOKENS }
+  }
+  if (bundle.length === 0) return restart()
+  const signer = bundle[0] as string
+  const nextCa = step === 'add-trust' ? bundle.find((pem) => record.nextCa !== undefined && certId(pem) === record.nextCa) : undefined
+  if (step === 'add-trust' && nextCa === undefined) return restart()
+  const leaves: Partial<Record<LeafRole, { pair: LeafPair; staged?: LeafPair }>> = {}
+  for (const role of LEAVES) {
+    const pairs = leafPairs(read[role])
+    const pair = pairs.find((p) => signerIn([signer], p.cert) !== undefined)
+    const staged = nextCa !== undefined ? pairs.find((p) => signerIn([nextCa], p.cert) !== undefined) : undefined
+    if (pair === undefined || (step === 'add-trust' && staged === undefined)) return restart()
+    leaves[role] = { pair, ...(staged ? { staged } : {}) }
+  }
+  const contour = leaves.contour as { pair: LeafPair; staged?: LeafPair }
+  const envoy = leaves.envoy as { pair: LeafPair; staged?: LeafPair }
+  const target: TrustState = {
+    bundle,
+    contour: contour.pair,
+    envoy: envoy.pair,
+    ...(contour.staged && envoy.staged ? { staged: { contour: contour.staged, envoy: envoy.staged } } : {}),
+  }
+  return { kind: 'start-round', step, reason, detail: `${detail}; finishing its ${step} step`, anchor: ca, build: { kind: 'ready', target }, honours: NO_TOKENS }
+}
+
+/** The current leaves with the claimed trust minus the abandoned next CA: what a restaged round builds on. */
+function baseForRestage(read: ReadSecrets, bundle: readonly string[], abandoned: string | undefined): TrustState | undefined {
+  const kept = bundle.filter((pem) => abandoned === undefined || certId(pem) !== abandoned)
+  const signer = kept[0]
+  if (signer === undefined) return undefined
+  const pair = (role: LeafRole) => leafPairs(read[role]).find((p) => signerIn([signer], p.cert) !== undefined)
+  const contour = pair('contour')
+  const envoy = pair('envoy')
+  return contour && envoy ? { bundle: kept, contour, envoy } : undefined
+}
+
+function leafPairs(secret: StoredSecret | undefined): LeafPair[] {
+  const pairs: LeafPair[] = []
+  for (const [c, k] of [['tls.crt', 'tls.key'], [STAGED_KEYS.cert, STAGED_KEYS.key]] as const) {
+    const cert = textOf(secret, c)
+    const key = textOf(secret, k)
+    if (cert !== undefined && key !== undefined && cert.trim() !== '') pairs.push({ cert, key })
+  }
+  return pairs
+}
+
+function sameData(a: Readonly<Record<string, Buffer>>, b: Readonly<Record<string, Buffer>>): boolean {
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length && keys.every((k) => b[k] !== undefined && (a[k] as Buffer).equals(b[k] as Buffer))
+}
+
+function isReason(value: string | undefined): value is RoundReason {
+  return value === 'missing' || value === 'incomplete' || value === 'invalid' || value === 'renewal' || value === 'rotation' || value === 'revocation' || value === 'takeover'
 }
 
 function reasonFor(read: ReadSecrets): RoundReason {
@@ -118,23 +278,26 @@ function reasonFor(read: ReadSecrets): RoundReason {
   return n === 0 ? 'missing' : n < 3 ? 'incomplete' : 'invalid'
 }
 
+function caWarnings(ca: StoredSecret): string[] {
+  // A CA Secret made by another tool may carry the CA's key: say so, since every pod mounts it.
+  const extra = Object.keys(ca.data).filter((k) => k !== 'ca.crt')
+  return extra.length > 0 ? [`Secret ${ca.name} holds more than ca.crt (${extra.join(', ')}); every Contour and Envoy pod mounts it`] : []
+}
+
 function useOrCreateCa(read: ReadSecrets, set: CertificateSet, warnings: string[]): Plan {
   if (read.ca === undefined || read.contour === undefined || read.envoy === undefined) return { kind: 'create-ca', set, warnings }
-  // A CA Secret made by another tool may carry the CA's key: say so, since every pod mounts it.
-  const extra = Object.keys(read.ca.data).filter((k) => k !== 'ca.crt')
-  const caWarning = extra.length > 0 ? [`Secret ${read.ca.name} holds more than ca.crt (${extra.join(', ')}); every Contour and Envoy pod mounts it`] : []
-  return { kind: 'use', set, secrets: { ca: read.ca, contour: read.contour, envoy: read.envoy }, warnings: [...warnings, ...caWarning] }
+  return { kind: 'use', set, state: undefined, secrets: { ca: read.ca, contour: read.contour, envoy: read.envoy }, warnings: [...warnings, ...caWarnings(read.ca)], nextAt: undefined }
 }
 
 /** A new set replaces every Secret present: refuse if one of them is not ours. */
 function guarded(read: ReadSecrets, owned: (s: StoredSecret) => boolean, reason: RoundReason, detail: string): Plan {
   const foreign = presentSecrets(read).find((s) => !owned(s))
   if (foreign) return refuse(foreign, `would have to be replaced (${reason}: ${detail})`)
-  return startRound(reason, reason === 'missing' ? '' : detail, read)
+  return startFresh(reason, reason === 'missing' ? '' : detail, read, NO_TOKENS)
 }
 
-function startRound(reason: RoundReason, detail: string, read: ReadSecrets): Plan {
-  return { kind: 'start-round', reason, detail, anchor: read.ca }
+function startFresh(reason: RoundReason, detail: string, read: ReadSecrets, honours: { rotate: string; revoke: string }): Plan {
+  return { kind: 'start-round', step: 'issue', reason, detail, anchor: read.ca, build: { kind: 'fresh', base: undefined }, honours }
 }
 
 function refuse(secret: StoredSecret, why: string): Plan {

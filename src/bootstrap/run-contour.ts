@@ -56,6 +56,7 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
     log,
     signal: ctx.signal,
     takeoverAfterMs: ctx.takeoverAfterMs,
+    propagationDelayMs: config.propagationDelayMs,
     pollMs: ctx.secretPollMs,
     progressEveryMs: ctx.progressEveryMs,
     // No CA Secret: a new set is likely, so node-forge loads while the leaves are read.

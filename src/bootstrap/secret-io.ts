@@ -7,7 +7,7 @@ import type { StoredSecret } from './secret-model.ts'
 import { isStoreError } from './secret-store.ts'
 
 export type Call = <T>(what: string, op: () => Promise<T>) => Promise<T>
-export type EnsureOutcome = 'used' | 'created' | 'renewed' | 'rotated' | 'adopted'
+export type EnsureOutcome = 'used' | 'created' | 'renewed' | 'rotated' | 'revoked' | 'staged' | 'switched' | 'dropped' | 'adopted'
 
 /** A write that lost a race (409 either way, or 404 on replace) answers undefined: read again. */
 export async function tryWrite(
@@ -44,12 +44,23 @@ export function roundText(reason: RoundReason): string {
     invalid: 'the Secrets hold no valid set',
     renewal: 'the set is due for renewal',
     rotation: 'rotation requested',
+    revocation: 'revocation requested',
     takeover: 'taking over a set another replica left half-written',
   }
   return texts[reason]
 }
 
 export function outcomeText(outcome: EnsureOutcome): string {
-  return { used: 'using the existing', created: 'created a new', renewed: 'renewed the', rotated: 'rotated to a new', adopted: 'adopted another replica\'s' }[outcome]
+  return {
+    used: 'using the existing',
+    created: 'created a new',
+    renewed: 'renewed the',
+    rotated: 'rotated to a new',
+    revoked: 'revoked the old set for a new',
+    staged: 'staged the next leaves beside the',
+    switched: 'switched to the next leaves in the',
+    dropped: 'dropped expired trust from the',
+    adopted: 'adopted another replica\'s',
+  }[outcome]
 }
 

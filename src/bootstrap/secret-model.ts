@@ -1,6 +1,7 @@
 // The three Secrets as plain data, and the pure conversions between them and a CertificateSet.
 import { InjectorError } from '../errors.ts'
 import type { CertificateSet } from '../core/certs/types.ts'
+import { bundleText, parseBundle, phaseOf, type Phase, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
 import { BootstrapErrorCodes } from './exit-codes.ts'
 
 export interface SecretNames {
@@ -22,7 +23,26 @@ export const SecretAnnotations = {
   rotateToken: 'contour-tls-injection/rotate-token',
   /** JSON array of tokens already honoured, so a restarted pod of an older rollout can't flip back. */
   rotateTokenHistory: 'contour-tls-injection/rotate-token-history',
+  /** On the CA Secret: JSON array of revoke tokens already honoured. */
+  revokeTokenHistory: 'contour-tls-injection/revoke-token-history',
+  /** On the CA Secret: stable, trusting (next leaves staged) or overlap (older CAs still trusted). */
+  phase: 'contour-tls-injection/phase',
+  /** On the CA Secret: when the last step completed; the switch is due a propagation delay after the trust was written. */
+  phaseSince: 'contour-tls-injection/phase-since',
+  /** On the CA Secret while set-state=writing: the step being written (issue, add-trust, switch, drop). */
+  step: 'contour-tls-injection/step',
+  /** On the CA Secret while leaves are staged: SHA-256 of the next CA's DER. */
+  nextCa: 'contour-tls-injection/next-ca',
+  /** On the CA Secret: why the current round started (renewal, rotation, revocation...). */
+  roundReason: 'contour-tls-injection/round-reason',
 } as const
+/** What a user puts on the CA Secret to ask for a phased rotation or a revocation; each token is honoured once. */
+export const RequestAnnotations = {
+  rotate: 'contour-tls-injection/rotate',
+  revoke: 'contour-tls-injection/revoke',
+} as const
+/** Keys of a leaf Secret that hold the next leaves while they wait for the switch. */
+export const STAGED_KEYS = { cert: 'next-tls.crt', key: 'next-tls.key' } as const
 export const ROTATE_HISTORY_LENGTH = 10
 
 export const TLS_SECRET_TYPE = 'kubernetes.io/tls'
@@ -94,6 +114,35 @@ function derivedCaCert(read: ReadSecrets): string | undefined {
   return a !== undefined && b !== undefined && a.trim() === b.trim() ? a : undefined
 }
 
+/**
+ * The trust state the Secrets hold: the set, plus the next leaves when both leaf Secrets stage
+ * them. (The CA Secret's bundle is the trust; the leaves' ca.crt copies it.)
+ */
+export function stateFromSecrets(read: ReadSecrets): { state: TrustState } | { missing: string } {
+  const pieces = setFromSecrets(read)
+  if (!('set' in pieces)) return pieces
+  const { set } = pieces
+  const staged = (role: 'contour' | 'envoy') => {
+    const cert = textOf(read[role], STAGED_KEYS.cert)
+    const key = textOf(read[role], STAGED_KEYS.key)
+    return cert !== undefined && key !== undefined && cert.trim() !== '' && key.trim() !== '' ? { cert, key } : undefined
+  }
+  const contour = staged('contour')
+  const envoy = staged('envoy')
+  const state: TrustState = {
+    bundle: parseBundle(set.caCert),
+    contour: { cert: set.contourCert, key: set.contourKey },
+    envoy: { cert: set.envoyCert, key: set.envoyKey },
+    ...(contour && envoy ? { staged: { contour, envoy } } : {}),
+  }
+  return { state }
+}
+
+export function toTrustState(set: CertificateSet | TrustState): TrustState {
+  if ('bundle' in set) return set
+  return { bundle: parseBundle(set.caCert), contour: { cert: set.contourCert, key: set.contourKey }, envoy: { cert: set.envoyCert, key: set.envoyKey } }
+}
+
 export type SetState = 'writing' | 'complete'
 
 /** What a new or renewed Secret records about the set it belongs to. */
@@ -103,20 +152,35 @@ export interface SetRecord {
   readonly writtenAt: Date
   readonly rotateToken: string
   readonly rotateTokenHistory: readonly string[]
+  /** CA Secret only: the rotation's bookkeeping. */
+  readonly round?: RoundRecord
+}
+
+export interface RoundRecord {
+  /** The step being written (while writing) or last written. */
+  readonly step: StepKind
+  readonly reason: string
+  /** When the state the CA Secret describes was complete (the claim's time while writing). */
+  readonly phaseSince: Date
+  /** certId of the CA that signed the staged leaves, while staged. */
+  readonly nextCa?: string
+  readonly revokeTokenHistory: readonly string[]
 }
 
 /**
- * The Secret for one role of `set`. Labels and annotations someone else put on an existing Secret
- * are kept (a replace is a full PUT); data is exactly ours, so a stray key (say a CA key) goes.
+ * The Secret for one role of a set or trust state. Labels and annotations someone else put on an
+ * existing Secret are kept (a replace is a full PUT); data is exactly ours, so a stray key (say a
+ * CA key) goes. Leaf Secrets carry the staged next leaves, if any, as next-tls.crt/next-tls.key.
  */
 export function buildSecretWrite(
   role: SecretRole,
   name: string,
-  set: CertificateSet,
+  setOrState: CertificateSet | TrustState,
   record: SetRecord,
   existing?: StoredSecret,
   caState: SetState = 'complete',
 ): SecretWrite {
+  const state = toTrustState(setOrState)
   const annotations: Record<string, string> = {
     ...existing?.annotations,
     [SecretAnnotations.fingerprint]: record.fingerprint,
@@ -125,17 +189,47 @@ export function buildSecretWrite(
     [SecretAnnotations.rotateToken]: record.rotateToken,
     [SecretAnnotations.rotateTokenHistory]: JSON.stringify(record.rotateTokenHistory),
   }
-  if (role === 'ca') annotations[SecretAnnotations.setState] = caState
-  else delete annotations[SecretAnnotations.setState]
+  const caOnly = [SecretAnnotations.setState, SecretAnnotations.phase, SecretAnnotations.phaseSince, SecretAnnotations.step, SecretAnnotations.nextCa, SecretAnnotations.roundReason, SecretAnnotations.revokeTokenHistory]
+  for (const key of caOnly) delete annotations[key]
+  if (role === 'ca') {
+    annotations[SecretAnnotations.setState] = caState
+    annotations[SecretAnnotations.phase] = phaseOf(state)
+    if (record.round !== undefined) {
+      annotations[SecretAnnotations.step] = record.round.step
+      annotations[SecretAnnotations.roundReason] = record.round.reason
+      annotations[SecretAnnotations.phaseSince] = record.round.phaseSince.toISOString()
+      annotations[SecretAnnotations.revokeTokenHistory] = JSON.stringify(record.round.revokeTokenHistory)
+      if (record.round.nextCa !== undefined) annotations[SecretAnnotations.nextCa] = record.round.nextCa
+    }
+  }
   const labels = { ...existing?.labels, [MANAGED_BY.key]: MANAGED_BY.value }
-  const ca = Buffer.from(set.caCert)
+  // A set as given keeps its bytes (a CA Secret made from foreign leaves copies their ca.crt exactly).
+  const ca = Buffer.from('bundle' in setOrState ? bundleText(state.bundle) : setOrState.caCert)
+  const leaf = (pair: TrustState['contour'], next: TrustState['contour'] | undefined): Record<string, Buffer> => ({
+    'tls.crt': Buffer.from(pair.cert),
+    'tls.key': Buffer.from(pair.key),
+    'ca.crt': ca,
+    ...(next ? { [STAGED_KEYS.cert]: Buffer.from(next.cert), [STAGED_KEYS.key]: Buffer.from(next.key) } : {}),
+  })
   const data: Record<string, Buffer> =
-    role === 'ca'
-      ? { 'ca.crt': ca }
-      : role === 'contour'
-        ? { 'tls.crt': Buffer.from(set.contourCert), 'tls.key': Buffer.from(set.contourKey), 'ca.crt': ca }
-        : { 'tls.crt': Buffer.from(set.envoyCert), 'tls.key': Buffer.from(set.envoyKey), 'ca.crt': ca }
+    role === 'ca' ? { 'ca.crt': ca } : role === 'contour' ? leaf(state.contour, state.staged?.contour) : leaf(state.envoy, state.staged?.envoy)
   return { name, type: role === 'ca' ? OPAQUE_SECRET_TYPE : TLS_SECRET_TYPE, data, labels, annotations }
+}
+
+/** The phase bookkeeping a CA Secret carries, read back; junk reads as absent. */
+export function readRoundRecord(ca: StoredSecret | undefined): { step?: StepKind; reason?: string; phaseSince?: number; nextCa?: string; phase?: Phase; revokeTokenHistory: string[] } {
+  const a = ca?.annotations ?? {}
+  const since = Date.parse(a[SecretAnnotations.phaseSince] ?? '')
+  const step = a[SecretAnnotations.step]
+  const phase = a[SecretAnnotations.phase]
+  return {
+    ...(step === 'issue' || step === 'add-trust' || step === 'switch' || step === 'drop' ? { step } : {}),
+    ...(a[SecretAnnotations.roundReason] ? { reason: a[SecretAnnotations.roundReason] } : {}),
+    ...(Number.isNaN(since) ? {} : { phaseSince: since }),
+    ...(a[SecretAnnotations.nextCa] ? { nextCa: a[SecretAnnotations.nextCa] } : {}),
+    ...(phase === 'stable' || phase === 'trusting' || phase === 'overlap' ? { phase } : {}),
+    revokeTokenHistory: parseHistory(a[SecretAnnotations.revokeTokenHistory]),
+  }
 }
 
 /** The rotate tokens recorded on the managed Secrets: the current ones and the history. */

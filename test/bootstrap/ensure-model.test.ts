@@ -8,7 +8,8 @@ import fc from 'fast-check'
 import t from 'tap'
 import type { Clock } from '../../src/bootstrap/clock.ts'
 import { ensureSecrets, type EnsuredSecrets } from '../../src/bootstrap/ensure-secrets.ts'
-import { buildSecretWrite, nextTokens, SecretAnnotations, setFromSecrets, type SecretRole, type SetState } from '../../src/bootstrap/secret-model.ts'
+import { buildSecretWrite, nextTokens, SecretAnnotations, stateFromSecrets, type SecretRole, type SetState } from '../../src/bootstrap/secret-model.ts'
+import { currentSet, stagedSet } from '../../src/core/rotation/trust-state.ts'
 import { SecretStoreError } from '../../src/bootstrap/secret-store.ts'
 import { checkCertificateSet } from '../../src/core/certs/check-set.ts'
 import { fingerprintSet } from '../../src/core/certs/fingerprint.ts'
@@ -105,13 +106,17 @@ t.test('every surviving replica ends on the one set the Secrets hold', async (t)
           else run.catch(() => undefined)
         }
         const results = await s.waitFor(Promise.all(runs))
-        const pieces = setFromSecrets({ ca: mem.secrets.get(DEFAULT_NAMES.ca), contour: mem.secrets.get(DEFAULT_NAMES.contour), envoy: mem.secrets.get(DEFAULT_NAMES.envoy) })
-        if (!('set' in pieces)) throw new Error(`the Secrets are incomplete: ${pieces.missing}`)
-        const final = checkCertificateSet(pieces.set)
-        if (!final.ok) throw new Error(`the final set is not valid: ${final.reason}`)
+        const loaded = stateFromSecrets({ ca: mem.secrets.get(DEFAULT_NAMES.ca), contour: mem.secrets.get(DEFAULT_NAMES.contour), envoy: mem.secrets.get(DEFAULT_NAMES.envoy) })
+        if (!('state' in loaded)) throw new Error(`the Secrets are incomplete: ${loaded.missing}`)
+        const final = checkCertificateSet(currentSet(loaded.state))
+        const staged = stagedSet(loaded.state)
+        // Renewal runs in phases: the current leaves may stay inside their window while the next ones wait.
+        if (!final.ok && !(final.reason === 'renewal-due' && staged !== undefined)) throw new Error(`the final set is not valid: ${final.reason}`)
+        if (staged !== undefined && !checkCertificateSet(staged).ok) throw new Error('the staged leaves are not valid against the next CA')
+        const finalFingerprint = fingerprintSet(currentSet(loaded.state))
         if (mem.secrets.get(DEFAULT_NAMES.ca)?.annotations[SecretAnnotations.setState] !== 'complete') throw new Error('the CA Secret is not marked complete')
         for (const r of results) {
-          if (r.fingerprint !== final.fingerprint) throw new Error(`a replica ended on ${r.fingerprint.slice(0, 8)}, the Secrets hold ${final.fingerprint.slice(0, 8)}`)
+          if (r.fingerprint !== finalFingerprint) throw new Error(`a replica ended on ${r.fingerprint.slice(0, 8)}, the Secrets hold ${finalFingerprint.slice(0, 8)}`)
         }
         const startedComplete = start === 'complete' && rotateToken === ''
         if (startedComplete && mem.writes.length > 0) throw new Error('a valid set was written over')

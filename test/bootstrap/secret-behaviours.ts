@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { runBootstrapTls, type BootstrapDeps } from '../../src/bootstrap/main.ts'
 import { ExitCodes } from '../../src/bootstrap/exit-codes.ts'
-import { MANAGED_BY, SecretAnnotations } from '../../src/bootstrap/secret-model.ts'
+import { MANAGED_BY, RequestAnnotations, SecretAnnotations, STAGED_KEYS } from '../../src/bootstrap/secret-model.ts'
+import { joinCertificates, splitCertificates } from '../../src/core/certs/pem-bundle.ts'
 import { checkCertificateSet } from '../../src/core/certs/check-set.ts'
 import { fingerprintSet } from '../../src/core/certs/fingerprint.ts'
 import { issueCertificateSet } from '../../src/core/certs/issue-set.ts'
@@ -17,7 +18,7 @@ import type { Fault } from '../helpers/fake-apiserver.ts'
 import { expiredSet, freshSet, keyNeedles, renewalDueSet } from './cert-fixtures.ts'
 import { startFakeKubelet } from './fake-kubelet.ts'
 import { recordingIO } from './fake-io.ts'
-import { DEFAULT_NAMES, readSet, secretAdmin, secretFor, seedSet, type SecretAdmin } from './secret-admin.ts'
+import { decode, DEFAULT_NAMES, readSet, secretAdmin, secretFor, seedSet, type SecretAdmin } from './secret-admin.ts'
 
 export interface SecretBehaviourTarget {
   /** Kubeconfig whose user may get, create and update Secrets in the namespaces below. */
@@ -141,15 +142,33 @@ export function defineSecretBehaviours(t: Test, target: SecretBehaviourTarget): 
     t.equal(await admin.get(DEFAULT_NAMES.contour), undefined)
   })
 
-  t.test('a managed set due for renewal is replaced by guarded updates', async (t) => {
+  t.test('a managed set due for renewal is renewed in phases: next CA trusted and leaves staged, switched after the propagation delay', async (t) => {
     const { ns, admin, run } = await setup()
     const old = await renewalDueSet(ns)
     await seedSet(admin, old)
-    const r = await run()
+    const delay = ['--propagation-delay=1500ms']
+    const r = await run({ extraArgs: delay })
     t.equal(r.code, ExitCodes.OK, 'exit code', { stderr: r.err })
-    t.match(r.err, /writing a new set: the set is due for renewal/)
-    const set = await assertCoherentManaged(t, admin)
-    t.not(set.caCert, old.caCert, 'a new CA')
+    t.match(r.err, /trusting a next CA beside the current one and staging its leaves: the set is due for renewal/)
+    const staged = await assertCoherentManaged(t, admin)
+    t.same(splitCertificates(staged.caCert)[0], splitCertificates(old.caCert)[0], 'the old CA still signs the leaves and comes first')
+    t.equal(splitCertificates(staged.caCert).length, 2, 'the next CA is trusted beside it')
+    t.equal(staged.contourCert, old.contourCert, 'Contour keeps its leaf until the switch')
+    t.equal(staged.secrets.ca?.metadata?.annotations?.[SecretAnnotations.phase], 'trusting')
+    await assertFilesMatch(t, r.tlsDir, staged, false)
+    const early = await run({ extraArgs: delay })
+    t.equal(early.code, ExitCodes.OK)
+    t.match(early.err, /using the existing set .*phase trusting.*next step due/, 'not before the propagation delay')
+    await new Promise((resolve) => setTimeout(resolve, 1600))
+    const switched = await run({ extraArgs: delay })
+    t.equal(switched.code, ExitCodes.OK, 'exit code', { stderr: switched.err })
+    t.match(switched.err, /switching both leaves to the next CA/)
+    const after = await assertCoherentManaged(t, admin)
+    const cas = splitCertificates(after.caCert)
+    t.same(cas, [splitCertificates(staged.caCert)[1], splitCertificates(old.caCert)[0]], 'next CA first, the old one still trusted')
+    t.not(after.contourCert, old.contourCert, 'a new Contour leaf')
+    t.equal(after.secrets.ca?.metadata?.annotations?.[SecretAnnotations.phase], 'overlap')
+    t.notOk(decode(after.secrets.contour, 'next-tls.crt'), 'nothing staged any more')
   })
 
   t.test('a foreign set inside the renewal window is used, with a warning', async (t) => {
@@ -232,15 +251,16 @@ export function defineSecretBehaviours(t: Test, target: SecretBehaviourTarget): 
     }
   })
 
-  t.test('rotation: a new token replaces the set once; the same token, no token or an old token change nothing', async (t) => {
+  t.test('rotation: a new token stages a next CA once; the same token, no token or an old token change nothing', async (t) => {
     const { admin, run } = await setup()
     t.equal((await run()).code, ExitCodes.OK)
     const initial = await readSet(admin)
     const rotated = await run({ rotateToken: 'r1' })
     t.equal(rotated.code, ExitCodes.OK, 'exit code', { stderr: rotated.err })
-    t.match(rotated.err, /writing a new set: rotation requested/)
+    t.match(rotated.err, /trusting a next CA beside the current one and staging its leaves: rotation requested/)
     const afterR1 = await assertCoherentManaged(t, admin)
-    t.not(afterR1.caCert, initial.caCert)
+    t.same(splitCertificates(afterR1.caCert)[0], splitCertificates(initial.caCert)[0], 'the current CA stays first until the switch')
+    t.equal(splitCertificates(afterR1.caCert).length, 2, 'a next CA is trusted')
     t.equal(afterR1.secrets.ca?.metadata?.annotations?.[SecretAnnotations.rotateToken], 'r1')
     const rvs = await resourceVersions(admin)
     for (const token of ['r1', '', 'r1']) {
@@ -250,10 +270,41 @@ export function defineSecretBehaviours(t: Test, target: SecretBehaviourTarget): 
     }
     t.equal((await run({ rotateToken: 'r2' })).code, ExitCodes.OK)
     const afterR2 = await readSet(admin)
-    t.not(afterR2.caCert, afterR1.caCert, 'r2 rotates')
+    const r2cas = splitCertificates(afterR2.caCert)
+    t.equal(r2cas.length, 2, 'r2 restages: the unused next CA of r1 is dropped')
+    t.not(r2cas[1], splitCertificates(afterR1.caCert)[1], 'r2 stages another next CA')
     const rvs2 = await resourceVersions(admin)
     t.equal((await run({ rotateToken: 'r1' })).code, ExitCodes.OK)
     t.same(await resourceVersions(admin), rvs2, 'an older token (a pod of the previous rollout) does not flip the set back')
+  })
+
+  t.test('the CA Secret\'s rotate and revoke annotations: each token honoured once', async (t) => {
+    const { admin, run } = await setup()
+    t.equal((await run()).code, ExitCodes.OK)
+    const initial = await readSet(admin)
+    const annotate = async (key: string, value: string): Promise<void> => {
+      const ca = await admin.get(DEFAULT_NAMES.ca)
+      await admin.put({ ...ca, metadata: { ...ca?.metadata, annotations: { ...ca?.metadata?.annotations, [key]: value } } })
+    }
+    await annotate(RequestAnnotations.rotate, 'ca-r1')
+    const rotated = await run()
+    t.match(rotated.err, /staging its leaves: rotation requested \(rotate token "ca-r1"/)
+    t.equal(splitCertificates((await readSet(admin)).caCert).length, 2, 'a next CA is trusted beside the current one')
+    const rvs = await resourceVersions(admin)
+    t.equal((await run()).code, ExitCodes.OK)
+    t.same(await resourceVersions(admin), rvs, 'the same token again changes nothing')
+    await annotate(RequestAnnotations.revoke, 'incident-7')
+    const revoked = await run()
+    t.equal(revoked.code, ExitCodes.OK, 'exit code', { stderr: revoked.err })
+    t.match(revoked.err, /writing a new set: revocation requested/)
+    const after = await assertCoherentManaged(t, admin)
+    t.equal(splitCertificates(after.caCert).length, 1, 'only the new CA is trusted: the old one is dropped at once')
+    t.notOk(splitCertificates(initial.caCert).some((pem) => splitCertificates(after.caCert).includes(pem)), 'no old CA is left')
+    t.equal(after.secrets.ca?.metadata?.annotations?.[SecretAnnotations.revokeTokenHistory], JSON.stringify(['incident-7']))
+    await assertFilesMatch(t, revoked.tlsDir, after, false)
+    const rvs2 = await resourceVersions(admin)
+    t.equal((await run()).code, ExitCodes.OK)
+    t.same(await resourceVersions(admin), rvs2, 'a revoke token is honoured once')
   })
 
   t.test('co-located pod: waits for the envoy mount too when it exists', async (t) => {
@@ -277,7 +328,7 @@ export function defineSecretBehaviours(t: Test, target: SecretBehaviourTarget): 
   })
 
   t.test('10 replicas at once renewing the same set converge on ONE new set', async (t) => {
-    await concurrentRuns(t, setup, async (admin, ns) => seedSet(admin, await renewalDueSet(ns, 2)), /renewed the set/)
+    await concurrentRuns(t, setup, async (admin, ns) => seedSet(admin, await renewalDueSet(ns, 2)), /staged the next leaves beside the set/)
   })
 
   t.test('10 replicas at once on a partial state converge on ONE set', async (t) => {
@@ -387,12 +438,24 @@ async function concurrentRuns(
   }
 }
 
-/** The three Secrets form one valid set, carry our label and matching annotations, and have the right shape. */
+/**
+ * The three Secrets form one valid set (or, while next leaves are staged, a set whose staged leaves
+ * are valid against the next CA of the bundle), carry our label and matching annotations, and have
+ * the right shape.
+ */
 async function assertCoherentManaged(t: Test, admin: SecretAdmin): Promise<Awaited<ReturnType<typeof readSet>>> {
   const set = await readSet(admin)
+  const stagedCert = decode(set.secrets.contour, STAGED_KEYS.cert)
   const check = checkCertificateSet(set)
-  t.ok(check.ok, `the Secrets hold one valid set${check.ok ? '' : ` (${check.reason}: ${check.detail})`}`)
-  const fingerprint = check.ok ? check.fingerprint : ''
+  const valid = check.ok || (stagedCert !== undefined && check.reason === 'renewal-due')
+  t.ok(valid, `the Secrets hold one valid set${check.ok ? '' : ` (${check.reason}: ${check.detail})`}`)
+  if (stagedCert !== undefined) {
+    const cas = splitCertificates(set.caCert)
+    const staged = { caCert: joinCertificates([...cas.slice(1), cas[0] as string]), contourCert: stagedCert, contourKey: decode(set.secrets.contour, STAGED_KEYS.key) ?? '', envoyCert: decode(set.secrets.envoy, STAGED_KEYS.cert) ?? '', envoyKey: decode(set.secrets.envoy, STAGED_KEYS.key) ?? '' }
+    const stagedCheck = checkCertificateSet(staged)
+    t.ok(stagedCheck.ok, `the staged leaves verify against the next CA${stagedCheck.ok ? '' : ` (${stagedCheck.reason}: ${stagedCheck.detail})`}`)
+  }
+  const fingerprint = fingerprintSet(set)
   for (const role of ['ca', 'contour', 'envoy'] as const) {
     const s = set.secrets[role]
     t.equal(s?.metadata?.labels?.[MANAGED_BY.key], MANAGED_BY.value, `${role}: managed-by label`)
@@ -405,7 +468,8 @@ async function assertCoherentManaged(t: Test, admin: SecretAdmin): Promise<Await
   t.same(Object.keys(set.secrets.ca?.data ?? {}), ['ca.crt'], 'the CA Secret holds ca.crt only, never a key')
   for (const role of ['contour', 'envoy'] as const) {
     t.equal(set.secrets[role]?.type, 'kubernetes.io/tls')
-    t.same(Object.keys(set.secrets[role]?.data ?? {}).sort(), ['ca.crt', 'tls.crt', 'tls.key'])
+    const keys = ['ca.crt', 'tls.crt', 'tls.key', ...(stagedCert !== undefined ? [STAGED_KEYS.cert, STAGED_KEYS.key] : [])].sort()
+    t.same(Object.keys(set.secrets[role]?.data ?? {}).sort(), keys)
     t.equal(set.secrets[role]?.data?.['ca.crt'], set.secrets.ca?.data?.['ca.crt'], `${role}: ca.crt is the set's CA`)
   }
   return set
