@@ -9,4 +9,9 @@ if [ -f scripts/build-image.sh ]; then
   bash scripts/build-image.sh
 fi
 bash scripts/node/install-packages.sh
+# libfaketime: the certificate-lifecycle simulation (test/sim) handshakes at simulated times.
+if ! [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] && ! [ -e /usr/lib/faketime/libfaketimeMT.so.1 ]; then
+  echo "installing Debian's faketime (apt-get update first)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends faketime >/dev/null
+fi
 bash scripts/node/build-images.sh

@@ -48,6 +48,12 @@ export interface EnsureOptions {
    * leaves are read: lets the caller start loading the issuer while the reads are in flight.
    */
   readonly prepareIssue?: () => void
+  /**
+   * The last result of this process (the sidecar's previous pass). When the CA Secret still has the
+   * resourceVersion it had then and nothing falls due before now, one read settles it: every step
+   * of the protocol, and every rotate or revoke request, changes the CA Secret.
+   */
+  readonly previous?: EnsuredSecrets
 }
 
 export type { EnsureOutcome }
@@ -58,8 +64,8 @@ export interface EnsuredSecrets {
   readonly notAfter: Date
   /** 'created'/'renewed'/'rotated' when this process wrote the set, 'adopted' when another did meanwhile. */
   readonly outcome: EnsureOutcome
-  /** The steps this call completed, in order (each claim that this process finalized). */
-  readonly steps: readonly StepKind[]
+  /** The steps this call completed, in order (each claim that this process finalized), and why. */
+  readonly steps: ReadonlyArray<{ readonly step: StepKind; readonly reason: string }>
   /** When the next step falls due (switch, drop, renewal), for a set this product manages. */
   readonly nextAt: number | undefined
   /** The trust state, for a set this product manages. */
@@ -87,7 +93,7 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
   let round: Round | undefined
   let wrote: Round | undefined
   let lostRace = false
-  const steps: StepKind[] = []
+  const steps: Array<{ step: StepKind; reason: string }> = []
   let pending: { key: string; since: number; lastLog: number } | undefined
   // The latest observation of the CA Secret, when nothing but this process's own writes can
   // have happened since: it serves as the leading read of the next snapshot (see readSnapshot).
@@ -97,6 +103,13 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
     if (prepared) return
     prepared = true
     opts.prepareIssue?.()
+  }
+
+  const previous = opts.previous
+  if (previous !== undefined && (previous.nextAt === undefined || clock.now() < previous.nextAt)) {
+    const ca = await call(`get Secret ${names.ca}`, () => opts.store.get(names.ca))
+    if (ca !== undefined && ca.resourceVersion === previous.secrets.ca.resourceVersion) return { ...previous, outcome: 'used', steps: [] }
+    knownCa = { ca }
   }
 
   for (;;) {
@@ -222,7 +235,7 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
         const write = buildSecretWrite('ca', names.ca, current.target, finalRecord, plan.anchor, 'complete')
         const written = await tryWrite(`mark Secret ${names.ca} complete`, () => opts.store.replace(write, plan.anchor.resourceVersion), call, log, pause)
         knownCa = written ? { ca: written } : undefined
-        if (written) steps.push(current.step)
+        if (written) steps.push({ step: current.step, reason: current.record.round?.reason ?? '' })
         // Either way the claim is spent: next time round the set is used, or someone else's adopted.
         round = undefined
         break

@@ -1,7 +1,8 @@
 // The status report from Secrets as bootstrap-tls writes them: healthy, bundled, due, incomplete,
 // per instance; and the command against a fake API (the real apiserver case is in the e2e suite).
 import t from 'tap'
-import { buildSecretWrite, type SecretRole, type StoredSecret } from '../../src/bootstrap/secret-model.ts'
+import { buildSecretWrite, RequestAnnotations, toTrustState, type SecretRole, type StoredSecret } from '../../src/bootstrap/secret-model.ts'
+import { addTrust, currentSet } from '../../src/core/rotation/trust-state.ts'
 import { fingerprintSet } from '../../src/core/certs/fingerprint.ts'
 import { issueCertificateSet } from '../../src/core/certs/issue-set.ts'
 import type { CertificateSet } from '../../src/core/certs/types.ts'
@@ -39,9 +40,21 @@ t.test('a bundle lists every CA, the signing one first; instances are reported a
 })
 
 t.test('due, expired and incomplete sets say what the next Contour pod start does', async (t) => {
-  t.match(describeSets(stored(set), names, new Date(Date.now() + 300 * DAY))[0], { health: 'renewal-due', next: { what: /rollout restart/ } })
+  t.match(describeSets(stored(set), names, new Date(Date.now() + 300 * DAY))[0], { health: 'renewal-due', phase: 'stable', next: { what: /due now: trust a next CA beside the current one and stage its leaves \(renewal\)/ } })
   t.match(describeSets(stored(set), names, new Date(Date.now() + 400 * DAY))[0], { health: 'expired' })
   t.match(describeSets(stored(set, '', ['contour', 'envoy']), names, new Date())[0], { health: 'incomplete', missing: ['contour-ca'], state: 'missing' })
   t.same(describeSets([], names, new Date()), [])
   t.match(formatStatus('ns', []), /no set managed/)
+})
+
+t.test('phases: staged leaves wait for the switch; pending requests on the CA Secret are shown', async (t) => {
+  const staged = addTrust(toTrustState(set), other)
+  const record = { fingerprint: fingerprintSet(currentSet(staged)), notAfter: new Date(Date.now() + 365 * DAY), writtenAt: new Date(), rotateToken: '', rotateTokenHistory: [], round: { step: 'add-trust' as const, reason: 'rotation', phaseSince: new Date(), revokeTokenHistory: [] } }
+  const secrets = (['ca', 'contour', 'envoy'] as const).map((role) => ({ ...buildSecretWrite(role, names[role], staged, record), resourceVersion: '1' }))
+  const [status] = describeSets(secrets, names, new Date())
+  t.match(status, { phase: 'trusting', stagedContourLeaf: { subject: /CN=contour/ }, next: { what: /switch both leaves to the next CA/, at: /^\d{4}-/ } })
+  const asked = secrets.map((s) => (s.name === names.ca ? { ...s, annotations: { ...s.annotations, [RequestAnnotations.revoke]: 'incident-1' } } : s))
+  const [revoking] = describeSets(asked, names, new Date())
+  t.match(revoking, { pending: { revoke: 'incident-1' }, next: { what: /due now: a whole new set \(revocation\)/ } })
+  t.match(formatStatus('ns', revoking === undefined ? [] : [revoking]), /phase: {4}trusting[\s\S]*staged {4}[\s\S]*pending: {2}revoke "incident-1"/)
 })
