@@ -33,9 +33,14 @@ export interface FakeKubelet {
   stop(): Promise<void>
 }
 
-/** Polls the Secrets and projects each into `<tlsDir>/<mount>` whenever its data changes. */
-export function startFakeKubelet(admin: SecretAdmin, tlsDir: string, mounts: Record<string, string>, intervalMs = 30): FakeKubelet {
+/**
+ * Polls the Secrets and projects each into `<tlsDir>/<mount>` whenever its data changes. With
+ * `lagMs`, each mount gets a change after its own random delay up to lagMs (the latest data at
+ * that moment), as the kubelet refreshes each pod's volumes on its own sync.
+ */
+export function startFakeKubelet(admin: SecretAdmin, tlsDir: string, mounts: Record<string, string>, intervalMs = 30, lagMs = 0): FakeKubelet {
   const seen = new Map<string, string>()
+  const due = new Map<string, number>()
   let stopped = false
   const loop = (async () => {
     while (!stopped) {
@@ -43,11 +48,19 @@ export function startFakeKubelet(admin: SecretAdmin, tlsDir: string, mounts: Rec
         const secret = await admin.get(secretName).catch(() => undefined)
         if (!secret?.data) continue
         const digest = JSON.stringify(secret.data)
-        if (seen.get(mount) === digest) continue
+        if (seen.get(mount) === digest) {
+          due.delete(mount)
+          continue
+        }
+        if (lagMs > 0 && seen.has(mount)) {
+          if (!due.has(mount)) due.set(mount, Date.now() + Math.random() * lagMs)
+          if (Date.now() < (due.get(mount) ?? 0)) continue
+        }
         const files: Record<string, Buffer> = {}
         for (const [k, v] of Object.entries(secret.data)) files[k] = Buffer.from(v, 'base64')
         await projectAtomically(join(tlsDir, mount), files)
         seen.set(mount, digest)
+        due.delete(mount)
       }
       await new Promise((r) => setTimeout(r, intervalMs))
     }

@@ -10,6 +10,7 @@ import { testPodSecurity } from './pod-security.ts'
 import { testRealContour } from './real-contour.ts'
 import { testSecrets } from './secrets.ts'
 import { testTakeOver } from './take-over.ts'
+import { testRotation } from './rotation.ts'
 
 // The runner's per-file timeout (package.json) is for unit tests; a cold control plane plus
 // every case takes a few minutes on two cores.
@@ -31,6 +32,7 @@ if (clusterRun !== undefined) {
   await t.test('5. Pod Security restricted', (t) => testPodSecurity(t, c))
   await t.test('6. failurePolicy Fail', (t) => testFailurePolicy(t, c))
   await t.test('7. taking over certgen\'s TLS: contour.yaml as shipped, the provisioner, the official chart', (t) => testTakeOver(t, c, log))
+  await t.test('8. certificate lifecycle: the simulation against the real apiserver, and real contour serve across a rotation', (t) => testRotation(t, c, log))
 
   await t.test('the suite stops every process it started', async (t) => {
     t.same(await stop(), [], 'nothing left running')
