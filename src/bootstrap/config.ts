@@ -19,6 +19,7 @@ export const FLAG_SPECS = {
   'ca-secret': { type: 'string', default: 'contour-ca', help: 'Secret holding the CA certificate (never a key)' },
   'rotate-token': { type: 'string', env: 'CONTOUR_TLS_ROTATE', help: 'replace the set once when this differs from the token recorded on the Secrets' },
   'wait-timeout': { type: 'string', default: '300s', help: 'give up after this long (300, 300s, 5m)' },
+  'migrate-from': { type: 'string', default: 'certgen', help: 'contour role: certgen: a first set takes over contour certgen\'s Secrets of the same instance (contourcert<S>, envoycert<S>, cacert<S>) without an outage, trusting both CAs meanwhile; none: never read them' },
   'propagation-delay': { type: 'string', default: '5m', help: 'contour role: how long after new trust is written before the leaves switch to the next CA (the kubelet\'s worst case to refresh a mounted Secret, plus margin)' },
   'service-name': { type: 'string', default: 'contour', help: 'Contour Service name for the certificate\'s DNS names' },
   'extra-sans': { type: 'string', help: 'comma-separated extra DNS names or IPs for Contour\'s certificate' },
@@ -54,6 +55,7 @@ export type BootstrapConfig =
       readonly secretNames: SecretNames
       readonly rotateToken: string
       readonly propagationDelayMs: number
+      readonly migrateFromCertgen: boolean
       readonly issue: IssueSettings
     }
 
@@ -105,8 +107,15 @@ export function parseBootstrapConfig(args: string[], env: Readonly<Record<string
     secretNames: Object.freeze(secretNames),
     rotateToken: (str('rotate-token') ?? '').trim(),
     propagationDelayMs: parseDuration('propagation-delay', str('propagation-delay') ?? '5m'),
+    migrateFromCertgen: parseMigrateFrom(str('migrate-from') ?? 'certgen'),
     issue: issue(),
   })
+}
+
+function parseMigrateFrom(raw: string): boolean {
+  if (raw === 'certgen') return true
+  if (raw === 'none') return false
+  throw new InjectorError(BootstrapErrorCodes.ERR_CONFIG, `--migrate-from: "${raw}" is not one of certgen, none`)
 }
 
 function parseNumber(flag: string, raw: string): number {

@@ -14,6 +14,7 @@ import {
   nextTokens,
   readRoundRecord,
   ROTATE_HISTORY_LENGTH,
+  SecretAnnotations,
   SECRET_ROLES,
   type ReadSecrets,
   type SecretNames,
@@ -21,7 +22,7 @@ import {
   type SetRecord,
   type StoredSecret,
 } from './secret-model.ts'
-import type { SecretStore } from './secret-store.ts'
+import { isStoreError, type SecretStore } from './secret-store.ts'
 
 export interface EnsureOptions {
   readonly store: SecretStore
@@ -54,6 +55,8 @@ export interface EnsureOptions {
    * of the protocol, and every rotate or revoke request, changes the CA Secret.
    */
   readonly previous?: EnsuredSecrets
+  /** `contour certgen`'s Secrets of this instance: a first set takes them over without an outage (see planMigration). */
+  readonly certgenNames?: SecretNames
 }
 
 export type { EnsureOutcome }
@@ -105,6 +108,23 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
     opts.prepareIssue?.()
   }
 
+  // certgen's Secrets matter only before our first set exists, and while a migration's claim is open.
+  let certgenReadable = opts.certgenNames !== undefined
+  const needsCertgen = (read: ReadSecrets): boolean =>
+    certgenReadable && (read.ca === undefined ? read.contour === undefined && read.envoy === undefined : readRoundRecord(read.ca).reason === 'migration' && read.ca.annotations[SecretAnnotations.setState] === 'writing')
+  const readCertgen = async (): Promise<ReadSecrets | undefined> => {
+    const cg = opts.certgenNames as SecretNames
+    try {
+      const [ca, contour, envoy] = await Promise.all([cg.ca, cg.contour, cg.envoy].map((name) => call(`get Secret ${name}`, () => opts.store.get(name))))
+      return ca === undefined && contour === undefined && envoy === undefined ? undefined : { ca, contour, envoy }
+    } catch (err) {
+      if (!isStoreError(err, 'forbidden')) throw err
+      log(`warning: may not read contour certgen's Secrets (${err.message}); a new set starts without the certgen overlap (grant get/update on them: the chart does)`)
+      certgenReadable = false
+      return undefined
+    }
+  }
+
   const previous = opts.previous
   if (previous !== undefined && (previous.nextAt === undefined || clock.now() < previous.nextAt)) {
     const ca = await call(`get Secret ${names.ca}`, () => opts.store.get(names.ca))
@@ -119,6 +139,7 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
     }
     const read = await readSnapshot(opts.store, names, call, () => clock.now() > opts.deadline, knownCa, prepareIssue)
     knownCa = { ca: read.ca }
+    const certgen = needsCertgen(read) ? await readCertgen() : undefined
     const key = SECRET_ROLES.map((r) => read[r]?.resourceVersion ?? '-').join('/')
     const now = clock.now()
     const plan: Plan = planSecrets({
@@ -131,6 +152,7 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
       pendingForMs: pending?.key === key ? now - pending.since : 0,
       takeoverAfterMs,
       propagationDelayMs: opts.propagationDelayMs,
+      certgen,
     })
     if (plan.kind !== 'wait') pending = undefined
 
@@ -219,7 +241,8 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
             contour: buildSecretWrite('contour', names.contour, target, record).data,
             envoy: buildSecretWrite('envoy', names.envoy, target, record).data,
           }
-          round = { target, record, outcome, step: plan.step, fingerprint: record.fingerprint, caResourceVersion: written.resourceVersion, leafData }
+          const migrationCa = plan.reason === 'migration' && stagedCa !== undefined ? stagedCa : undefined
+          round = { target, record, outcome, step: plan.step, fingerprint: record.fingerprint, caResourceVersion: written.resourceVersion, leafData, ...(migrationCa ? { migrationCa } : {}) }
           wrote = round
         } else {
           lostRace = true
@@ -238,6 +261,14 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
         if (written) steps.push({ step: current.step, reason: current.record.round?.reason ?? '' })
         // Either way the claim is spent: next time round the set is used, or someone else's adopted.
         round = undefined
+        break
+      }
+      case 'extend-trust': {
+        // certgen's Secrets are someone else's: only their trust keys change, each write guarded.
+        for (const { write, resourceVersion } of plan.writes) {
+          const written = await tryWrite(`add the next CA to the trust of Secret ${write.name}`, () => opts.store.replace(write, resourceVersion), call, log, pause)
+          if (written === undefined) break
+        }
         break
       }
       case 'continue-round': {

@@ -19,8 +19,10 @@
 // so every state a crash can leave behind is one in which coexisting pods handshake.
 import type { CertificateSet, CheckResult } from '../core/certs/types.ts'
 import { nextStep, type RoundReason } from '../core/rotation/next-step.ts'
-import { certId, dropExpired, parseBundle, signerIn, switchLeaves, type LeafPair, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
+import { certId, currentSet, dropExpired, parseBundle, signerIn, switchLeaves, type LeafPair, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
 import {
+  certgenState,
+  certgenTrustWrites,
   isManaged,
   readRoundRecord,
   recordedTokens,
@@ -44,6 +46,8 @@ export interface OwnRound {
   readonly caResourceVersion: string
   /** The data each leaf Secret must hold when the step is done (else the fingerprint decides). */
   readonly leafData?: Readonly<Record<LeafRole, Readonly<Record<string, Buffer>>>>
+  /** A migration's next CA: certgen's Secrets must trust it before the step is complete. */
+  readonly migrationCa?: string
 }
 
 export interface PlanInput {
@@ -62,6 +66,8 @@ export interface PlanInput {
   readonly takeoverAfterMs: number
   /** How long after new trust is written the leaves may switch (default: the kubelet's worst case plus margin). */
   readonly propagationDelayMs?: number
+  /** `contour certgen`'s Secrets of this instance, when a migration may start or is under way. */
+  readonly certgen?: ReadSecrets
 }
 
 export const DEFAULT_PROPAGATION_DELAY_MS = 5 * 60_000
@@ -100,6 +106,8 @@ export type Plan =
     }
   /** This process holds the claim: write these leaves (create if absent, else guarded replace). */
   | { readonly kind: 'continue-round'; readonly leaves: ReadonlyArray<{ readonly role: LeafRole; readonly existing: StoredSecret | undefined }> }
+  /** This process holds a migration's claim and the leaves are written: add our next CA to certgen's Secrets' trust. */
+  | { readonly kind: 'extend-trust'; readonly writes: ReturnType<typeof certgenTrustWrites> }
   /** This process holds the claim and the leaves are written: mark the CA Secret complete. */
   | { readonly kind: 'finalize'; readonly anchor: StoredSecret }
   /** Another writer holds the claim. */
@@ -124,7 +132,12 @@ export function planSecrets(input: PlanInput): Plan {
     }))
     const foreign = leaves.find((l) => l.existing !== undefined && !owned(l.existing))
     if (foreign?.existing) return refuse(foreign.existing, 'appeared while a new set was being written')
-    return leaves.length > 0 ? { kind: 'continue-round', leaves } : { kind: 'finalize', anchor: ca }
+    if (leaves.length > 0) return { kind: 'continue-round', leaves }
+    if (round.migrationCa !== undefined && input.certgen !== undefined) {
+      const writes = certgenTrustWrites(input.certgen, round.migrationCa, certId(round.migrationCa))
+      if (writes.length > 0) return { kind: 'extend-trust', writes }
+    }
+    return { kind: 'finalize', anchor: ca }
   }
 
   if (ca !== undefined && owned(ca) && ca.annotations[SecretAnnotations.setState] === 'writing') {
@@ -137,9 +150,13 @@ export function planSecrets(input: PlanInput): Plan {
     return resumeStalled(read, ca, `Secret ${ca.name} has said set-state=writing for ${Math.round(age / 1000)}s; its writer is presumed gone`)
   }
 
+  const present = presentSecrets(read)
+  if (present.length === 0 && input.certgen !== undefined) {
+    const migration = planMigration(input, input.certgen)
+    if (migration !== undefined) return migration
+  }
   const pieces = setFromSecrets(read)
   if (!('set' in pieces)) return guarded(read, owned, reasonFor(read), `${pieces.missing} is missing`)
-  const present = presentSecrets(read)
   const managed = present.length === 3 && present.every(owned) && ca !== undefined
   if (!managed) return planForeign(input, read, owned, pieces.set)
 
@@ -168,6 +185,29 @@ export function planSecrets(input: PlanInput): Plan {
   const honours = { rotate: decision.reason === 'rotation' ? rotateToken : '', revoke: decision.reason === 'revocation' ? revoke : '' }
   const detail = decision.reason === 'rotation' && rotateToken !== '' ? `rotate token "${rotateToken}" is not recorded on the Secrets` : decision.detail
   return { kind: 'start-round', step: decision.step, reason: decision.reason, detail, anchor: ca, build: buildFor(decision.step, state, input.now), honours }
+}
+
+/**
+ * No set of ours yet, and `contour certgen`'s is still good: take it over without an outage. Our
+ * Secrets start as a staged round on certgen's state (its CA first and its leaves, which new pods
+ * serve until the switch; our next CA beside it), and certgen's Secrets learn our CA, so that old
+ * and new pods handshake both ways for the whole rollout; the switch comes a propagation delay later.
+ */
+function planMigration(input: PlanInput, certgen: ReadSecrets): Plan | undefined {
+  const base = certgenState(certgen)
+  if (base === undefined) return undefined
+  const result = input.check(currentSet(base))
+  if (!result.ok && result.reason !== 'renewal-due') return undefined
+  const from = [certgen.ca, certgen.contour, certgen.envoy].filter((s): s is StoredSecret => s !== undefined).map((s) => s.name)
+  return {
+    kind: 'start-round',
+    step: 'add-trust',
+    reason: 'migration',
+    detail: `Secrets ${from.join(', ')} hold a valid set: new pods serve it, our next CA is trusted beside it everywhere, and the leaves switch a propagation delay later`,
+    anchor: undefined,
+    build: { kind: 'fresh', base },
+    honours: NO_TOKENS,
+  }
 }
 
 function buildFor(step: StepKind, state: TrustState, now: number): StepBuild {
@@ -270,7 +310,7 @@ function sameData(a: Readonly<Record<string, Buffer>>, b: Readonly<Record<string
 }
 
 function isReason(value: string | undefined): value is RoundReason {
-  return value === 'missing' || value === 'incomplete' || value === 'invalid' || value === 'renewal' || value === 'rotation' || value === 'revocation' || value === 'takeover'
+  return value === 'missing' || value === 'incomplete' || value === 'invalid' || value === 'renewal' || value === 'rotation' || value === 'revocation' || value === 'migration' || value === 'takeover'
 }
 
 function reasonFor(read: ReadSecrets): RoundReason {

@@ -14,6 +14,7 @@ import { createHttpsSecretStore } from '../kube/https-secret-store.ts'
 import type { BootstrapConfig } from './config.ts'
 import type { BootstrapContext } from './context.ts'
 import { ensureSecrets } from './ensure-secrets.ts'
+import { certgenNamesFor, type SecretNames } from './secret-model.ts'
 import { exactMaterialProbe, waitForFiles, waitOptionsFor } from './wait-for-files.ts'
 
 type ContourConfig = Extract<BootstrapConfig, { mode: 'contour' }>
@@ -57,6 +58,7 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
     signal: ctx.signal,
     takeoverAfterMs: ctx.takeoverAfterMs,
     propagationDelayMs: config.propagationDelayMs,
+    ...(config.migrateFromCertgen ? optionalCertgen(certgenNamesFor(config.secretNames)) : {}),
     pollMs: ctx.secretPollMs,
     progressEveryMs: ctx.progressEveryMs,
     // No CA Secret: a new set is likely, so node-forge loads while the leaves are read.
@@ -76,6 +78,10 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
   const why = config.colocated ? ' (--colocated)' : withEnvoy ? ` (${join(config.tlsDir, 'envoy')} exists: co-located pod)` : ''
   log(`waiting for ${mounts.map((m) => m.dir).join(', ')} to hold the Secrets' material${why}`)
   await waitForFiles('the mounted Secrets', exactMaterialProbe(mounts), waitOptionsFor(ctx, deadline, config.waitTimeoutMs))
+}
+
+function optionalCertgen(names: SecretNames | undefined): { certgenNames?: SecretNames } {
+  return names === undefined ? {} : { certgenNames: names }
 }
 
 /** The issuer, with node-forge: loaded only when a set is (about to be) issued, once. */

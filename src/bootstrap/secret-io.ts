@@ -45,6 +45,7 @@ export function roundText(reason: RoundReason): string {
     renewal: 'the set is due for renewal',
     rotation: 'rotation requested',
     revocation: 'revocation requested',
+    migration: 'taking over contour certgen\'s set without an outage',
     takeover: 'taking over a set another replica left half-written',
   }
   return texts[reason]

@@ -1,4 +1,5 @@
 // The three Secrets as plain data, and the pure conversions between them and a CertificateSet.
+import type { V1OwnerReference } from '@kubernetes/client-node'
 import { InjectorError } from '../errors.ts'
 import type { CertificateSet } from '../core/certs/types.ts'
 import { bundleText, parseBundle, phaseOf, type Phase, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
@@ -41,6 +42,61 @@ export const RequestAnnotations = {
   rotate: 'contour-tls-injection/rotate',
   revoke: 'contour-tls-injection/revoke',
 } as const
+/**
+ * On a Secret of `contour certgen`'s that a migration added our CA to: JSON array of the certIds
+ * added, so an admin sees what changed and nothing else in it is ever touched.
+ */
+export const TRUST_ADDED_ANNOTATION = 'contour-tls-injection/trust-added'
+
+/** certgen's Secrets for our set names with suffix S (`contour-ca<S>` -> `cacert<S>`...), or undefined for custom names. */
+export function certgenNamesFor(names: SecretNames): SecretNames | undefined {
+  if (!names.ca.startsWith('contour-ca')) return undefined
+  const suffix = names.ca.slice('contour-ca'.length)
+  if (names.contour !== `contour-tls${suffix}` || names.envoy !== `envoy-tls${suffix}`) return undefined
+  return { contour: `contourcert${suffix}`, envoy: `envoycert${suffix}`, ca: `cacert${suffix}` }
+}
+
+/** The keys of certgen's Secrets that hold the CA: compact layout `ca.crt` on the leaves, legacy `cacert.pem`. */
+export const CERTGEN_TRUST_KEYS: Readonly<Record<SecretRole, readonly string[]>> = { contour: ['ca.crt'], envoy: ['ca.crt'], ca: ['cacert.pem', 'ca.crt'] }
+
+/** certgen's set as a trust state: its CA, and its leaves (which the migration keeps serving until the switch). */
+export function certgenState(certgen: ReadSecrets): TrustState | undefined {
+  const caText = textOf(certgen.ca, 'cacert.pem') ?? textOf(certgen.ca, 'ca.crt') ?? textOf(certgen.contour, 'ca.crt') ?? textOf(certgen.envoy, 'ca.crt')
+  const bundle = parseBundle(caText ?? '')
+  const cert = (role: 'contour' | 'envoy') => ({ cert: textOf(certgen[role], 'tls.crt') ?? '', key: textOf(certgen[role], 'tls.key') ?? '' })
+  const contour = cert('contour')
+  const envoy = cert('envoy')
+  if (bundle.length === 0 || contour.cert === '' || contour.key === '' || envoy.cert === '' || envoy.key === '') return undefined
+  return { bundle, contour, envoy }
+}
+
+/**
+ * The writes that add `caPem` to every trust key certgen's Secrets hold (only those keys, and the
+ * trust-added annotation), for Secrets that lack it. Guarded by the resourceVersion read.
+ */
+export function certgenTrustWrites(certgen: ReadSecrets, caPem: string, caId: string): Array<{ write: SecretWrite; resourceVersion: string }> {
+  const writes: Array<{ write: SecretWrite; resourceVersion: string }> = []
+  for (const role of SECRET_ROLES) {
+    const secret = certgen[role]
+    if (secret === undefined) continue
+    const data: Record<string, Buffer> = { ...secret.data }
+    let changed = false
+    for (const key of CERTGEN_TRUST_KEYS[role]) {
+      const text = textOf(secret, key)
+      if (text === undefined || parseBundle(text).includes(parseBundle(caPem)[0] ?? '')) continue
+      data[key] = Buffer.from(bundleText([...parseBundle(text), ...parseBundle(caPem)]))
+      changed = true
+    }
+    if (!changed) continue
+    const added = [...parseHistory(secret.annotations[TRUST_ADDED_ANNOTATION]), caId]
+    writes.push({
+      write: { name: secret.name, type: secret.type, data, labels: secret.labels, annotations: { ...secret.annotations, [TRUST_ADDED_ANNOTATION]: JSON.stringify(added) }, ...(secret.ownerReferences ? { ownerReferences: secret.ownerReferences } : {}) },
+      resourceVersion: secret.resourceVersion,
+    })
+  }
+  return writes
+}
+
 /** Keys of a leaf Secret that hold the next leaves while they wait for the switch. */
 export const STAGED_KEYS = { cert: 'next-tls.crt', key: 'next-tls.key' } as const
 export const ROTATE_HISTORY_LENGTH = 10
@@ -55,6 +111,8 @@ export interface SecretWrite {
   readonly data: Readonly<Record<string, Buffer>>
   readonly labels: Readonly<Record<string, string>>
   readonly annotations: Readonly<Record<string, string>>
+  /** Kept as read (a provisioner's Secrets are owned by its objects); a replace writes them back. */
+  readonly ownerReferences?: ReadonlyArray<V1OwnerReference>
 }
 
 /** A Secret as read: data decoded to bytes. */
@@ -213,7 +271,7 @@ export function buildSecretWrite(
   })
   const data: Record<string, Buffer> =
     role === 'ca' ? { 'ca.crt': ca } : role === 'contour' ? leaf(state.contour, state.staged?.contour) : leaf(state.envoy, state.staged?.envoy)
-  return { name, type: role === 'ca' ? OPAQUE_SECRET_TYPE : TLS_SECRET_TYPE, data, labels, annotations }
+  return { name, type: role === 'ca' ? OPAQUE_SECRET_TYPE : TLS_SECRET_TYPE, data, labels, annotations, ...(existing?.ownerReferences ? { ownerReferences: existing.ownerReferences } : {}) }
 }
 
 /** The phase bookkeeping a CA Secret carries, read back; junk reads as absent. */

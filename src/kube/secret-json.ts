@@ -9,7 +9,15 @@ export function toV1Secret(secret: SecretWrite, namespace: string, resourceVersi
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: secret.name, namespace, labels: { ...secret.labels }, annotations: { ...secret.annotations }, ...(resourceVersion ? { resourceVersion } : {}) },
+    metadata: {
+      name: secret.name,
+      namespace,
+      labels: { ...secret.labels },
+      annotations: { ...secret.annotations },
+      // A replace is a full PUT: what others put in metadata and we carry through must go back.
+      ...(secret.ownerReferences ? { ownerReferences: [...secret.ownerReferences] } : {}),
+      ...(resourceVersion ? { resourceVersion } : {}),
+    },
     type: secret.type,
     data,
   }
@@ -24,6 +32,7 @@ export function fromV1Secret(secret: V1Secret): StoredSecret {
     data,
     labels: secret.metadata?.labels ?? {},
     annotations: secret.metadata?.annotations ?? {},
+    ...(secret.metadata?.ownerReferences?.length ? { ownerReferences: secret.metadata.ownerReferences } : {}),
     resourceVersion: secret.metadata?.resourceVersion ?? '',
   }
 }

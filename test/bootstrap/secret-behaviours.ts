@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { runBootstrapTls, type BootstrapDeps } from '../../src/bootstrap/main.ts'
 import { ExitCodes } from '../../src/bootstrap/exit-codes.ts'
-import { MANAGED_BY, RequestAnnotations, SecretAnnotations, STAGED_KEYS } from '../../src/bootstrap/secret-model.ts'
+import { MANAGED_BY, RequestAnnotations, SecretAnnotations, STAGED_KEYS, TRUST_ADDED_ANNOTATION } from '../../src/bootstrap/secret-model.ts'
+import { startHandshaker } from '../sim/handshakes.ts'
 import { joinCertificates, splitCertificates } from '../../src/core/certs/pem-bundle.ts'
 import { checkCertificateSet } from '../../src/core/certs/check-set.ts'
 import { fingerprintSet } from '../../src/core/certs/fingerprint.ts'
@@ -169,6 +170,48 @@ export function defineSecretBehaviours(t: Test, target: SecretBehaviourTarget): 
     t.not(after.contourCert, old.contourCert, 'a new Contour leaf')
     t.equal(after.secrets.ca?.metadata?.annotations?.[SecretAnnotations.phase], 'overlap')
     t.notOk(decode(after.secrets.contour, 'next-tls.crt'), 'nothing staged any more')
+  })
+
+  t.test('contour certgen\'s valid set and none of ours: migrated without an outage, old and new pods handshake both ways', async (t) => {
+    const { ns, admin, run } = await setup()
+    const certgen = await freshSet(`${ns}-certgen`, 1)
+    const cg = { contour: 'contourcert', envoy: 'envoycert', ca: 'cacert' }
+    // The compact layout on the leaves, the legacy cacert.pem beside them, as certgen's releases wrote them.
+    await admin.put(secretFor('contour', certgen, { managed: false, names: cg }))
+    await admin.put(secretFor('envoy', certgen, { managed: false, names: cg }))
+    await admin.put({ metadata: { name: 'cacert', labels: { app: 'contour' } }, type: 'Opaque', data: { 'cacert.pem': Buffer.from(certgen.caCert).toString('base64') } })
+    const delay = ['--propagation-delay=1500ms']
+    const r = await run({ extraArgs: delay })
+    t.equal(r.code, ExitCodes.OK, 'exit code', { stderr: r.err })
+    t.match(r.err, /trusting a next CA beside the current one and staging its leaves: taking over contour certgen's set without an outage/)
+    const staged = await assertCoherentManaged(t, admin)
+    const [gca, ours] = splitCertificates(staged.caCert)
+    t.equal(gca, splitCertificates(certgen.caCert)[0], 'certgen\'s CA comes first: new pods serve certgen\'s leaves until the switch')
+    t.equal(staged.contourCert, certgen.contourCert)
+    for (const [name, key] of [['contourcert', 'ca.crt'], ['envoycert', 'ca.crt'], ['cacert', 'cacert.pem']] as const) {
+      const secret = await admin.get(name)
+      t.same(splitCertificates(decode(secret, key) ?? ''), [gca, ours], `${name} ${key} trusts our CA too`)
+      t.match(secret?.metadata?.annotations?.[TRUST_ADDED_ANNOTATION], /^\["[0-9a-f]{64}"\]$/, `${name} records what was added`)
+      t.equal(secret?.metadata?.labels?.[MANAGED_BY.key], undefined, `${name} is still not ours`)
+    }
+    t.equal(decode(await admin.get('contourcert'), 'tls.key'), certgen.contourKey, 'certgen\'s leaves are untouched')
+    await new Promise((resolve) => setTimeout(resolve, 1600))
+    const switched = await run({ extraArgs: delay })
+    t.match(switched.err, /switching both leaves to the next CA: taking over contour certgen's set/)
+    const after = await assertCoherentManaged(t, admin)
+    t.same(splitCertificates(after.caCert), [ours, gca], 'our CA signs the leaves; certgen\'s is still trusted')
+    // Every pairing of an old pod (certgen's files, as certgen's Secrets now hold them) and a new one.
+    const hs = await startHandshaker(1)
+    t.teardown(() => hs.close())
+    const trustOf = async (name: string, key: string) => decode(await admin.get(name), key) ?? ''
+    const oldContour = { cert: certgen.contourCert, key: certgen.contourKey, ca: await trustOf('cacert', 'cacert.pem') }
+    const oldEnvoy = { cert: certgen.envoyCert, key: certgen.envoyKey, ca: await trustOf('envoycert', 'ca.crt') }
+    const newContour = { cert: after.contourCert, key: after.contourKey, ca: after.caCert }
+    const newEnvoy = { cert: after.envoyCert, key: after.envoyKey, ca: after.caCert }
+    for (const [label, server, client] of [['old Contour, new Envoy', oldContour, newEnvoy], ['new Contour, old Envoy', newContour, oldEnvoy], ['new, new', newContour, newEnvoy], ['old, old', oldContour, oldEnvoy]] as const) {
+      const result = await hs.handshake(Date.now(), server, client)
+      t.ok(result.ok, `${label}: mutual TLS 1.3 both ways (${JSON.stringify(result)})`)
+    }
   })
 
   t.test('a foreign set inside the renewal window is used, with a warning', async (t) => {

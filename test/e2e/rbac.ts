@@ -24,6 +24,8 @@ export function buildSecretsRole(namespace: string, names: SecretNames = DEFAULT
     rules: [
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: instances.flatMap((s) => [`${names.contour}${s}`, `${names.envoy}${s}`, `${names.ca}${s}`]), verbs: ['get', 'update'] },
+      // injection.migrateFromCertgen (default true): certgen's Secrets of the same instances.
+      { apiGroups: [''], resources: ['secrets'], resourceNames: instances.flatMap((s) => [`contourcert${s}`, `envoycert${s}`, `cacert${s}`]), verbs: ['get', 'update'] },
     ],
   }
 }

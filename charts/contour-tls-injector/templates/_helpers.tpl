@@ -115,4 +115,17 @@ seccompProfile:
     - {{ $names.ca }}{{ . }}
     {{- end }}
   verbs: ["get", "update"]
+{{- if .Values.injection.migrateFromCertgen }}
+# contour certgen's Secrets of the same instances: a first set takes them over without an outage,
+# adding our CA to their trust keys only (bootstrap-tls --migrate-from=certgen).
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames:
+    {{- range (.instances | default (list "")) }}
+    - contourcert{{ . }}
+    - envoycert{{ . }}
+    - cacert{{ . }}
+    {{- end }}
+  verbs: ["get", "update"]
+{{- end }}
 {{- end -}}

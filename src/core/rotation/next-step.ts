@@ -7,7 +7,7 @@
 import type { CertificateSet, CheckResult } from '../certs/types.ts'
 import { currentSet, expiredTrust, notAfterOf, stagedSet, type StepKind, type TrustState } from './trust-state.ts'
 
-export type RoundReason = 'missing' | 'incomplete' | 'invalid' | 'renewal' | 'rotation' | 'revocation' | 'takeover'
+export type RoundReason = 'missing' | 'incomplete' | 'invalid' | 'renewal' | 'rotation' | 'revocation' | 'migration' | 'takeover'
 
 export interface StepInput {
   readonly state: TrustState
