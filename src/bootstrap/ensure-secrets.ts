@@ -22,7 +22,7 @@ import {
   type SetRecord,
   type StoredSecret,
 } from './secret-model.ts'
-import { isStoreError, type SecretStore } from './secret-store.ts'
+import { isStoreError, type SecretEvent, type SecretStore } from './secret-store.ts'
 
 export interface EnsureOptions {
   readonly store: SecretStore
@@ -258,7 +258,10 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
         const write = buildSecretWrite('ca', names.ca, current.target, finalRecord, plan.anchor, 'complete')
         const written = await tryWrite(`mark Secret ${names.ca} complete`, () => opts.store.replace(write, plan.anchor.resourceVersion), call, log, pause)
         knownCa = written ? { ca: written } : undefined
-        if (written) steps.push({ step: current.step, reason: current.record.round?.reason ?? '' })
+        if (written) {
+          steps.push({ step: current.step, reason: current.record.round?.reason ?? '' })
+          await opts.store.recordEvent?.(eventFor(current, names.ca))
+        }
         // Either way the claim is spent: next time round the set is used, or someone else's adopted.
         round = undefined
         break
@@ -348,6 +351,23 @@ function outcomeOf(step: StepKind, reason: string): EnsureOutcome {
   if (reason === 'revocation') return 'revoked'
   if (reason === 'rotation') return 'rotated'
   return reason === 'renewal' || reason === 'invalid' || reason === 'takeover' ? 'renewed' : 'created'
+}
+
+function eventFor(round: Round, caSecret: string): SecretEvent {
+  const reason = round.record.round?.reason ?? ''
+  const fp = round.fingerprint.slice(0, 16)
+  const cas = round.target.bundle.length
+  const byStep: Record<StepKind, { reason: string; message: string }> = {
+    issue:
+      reason === 'revocation'
+        ? { reason: 'SetRevoked', message: `revocation: a new set ${fp} now, every earlier CA dropped; pods whose files lag cannot handshake until the kubelet refreshes them` }
+        : { reason: reason === 'missing' || reason === 'incomplete' ? 'SetCreated' : 'SetReplaced', message: `a new set ${fp} (${reason})` },
+    'add-trust': { reason: 'TrustAdded', message: `${reason}: a next CA is trusted beside the current one (${cas} CAs) and its leaves are staged; the leaves switch a propagation delay from now` },
+    switch: { reason: 'LeavesSwitched', message: `${reason}: both leaves now come from the next CA (set ${fp}); ${cas - 1} earlier CA${cas === 2 ? ' stays' : 's stay'} trusted until ${cas === 2 ? 'it expires' : 'they expire'}` },
+    drop: { reason: 'TrustDropped', message: `expired CAs dropped from the trust bundle: ${cas} left` },
+  }
+  const picked = byStep[round.step]
+  return { secretName: caSecret, type: picked.reason === 'SetRevoked' ? 'Warning' : 'Normal', ...picked }
 }
 
 function stepText(step: StepKind): string {

@@ -147,7 +147,7 @@ export function planSecrets(input: PlanInput): Plan {
     if (age < input.takeoverAfterMs) return { kind: 'wait', detail: `another replica is writing a new set (Secret ${ca.name} says set-state=writing)` }
     const foreign = presentSecrets(read).find((s) => !owned(s))
     if (foreign) return refuse(foreign, `would have to be replaced (takeover of a half-written step)`)
-    return resumeStalled(read, ca, `Secret ${ca.name} has said set-state=writing for ${Math.round(age / 1000)}s; its writer is presumed gone`)
+    return resumeStalled(read, ca, input.certgen, `Secret ${ca.name} has said set-state=writing for ${Math.round(age / 1000)}s; its writer is presumed gone`)
   }
 
   const present = presentSecrets(read)
@@ -249,14 +249,15 @@ function planForeign(input: PlanInput, read: ReadSecrets, owned: (s: StoredSecre
  * staged pair kept only while staging. When a leaf cannot be derived (the writer died before
  * staging its fresh leaves), the step starts again on a fresh set, dropping the abandoned CA.
  */
-function resumeStalled(read: ReadSecrets, ca: StoredSecret, detail: string): Plan {
+function resumeStalled(read: ReadSecrets, ca: StoredSecret, certgen: ReadSecrets | undefined, detail: string): Plan {
   const record = readRoundRecord(ca)
   const step = record.step ?? 'issue'
   const reason: RoundReason = isReason(record.reason) ? record.reason : 'takeover'
   const bundle = parseBundle(textOf(ca, 'ca.crt') ?? '')
   const restart = (): Plan => {
     if (step !== 'add-trust') return startFresh('takeover', detail, read, NO_TOKENS)
-    const base = baseForRestage(read, bundle, record.nextCa)
+    // A migration's writer that died before staging: start it again on certgen's state.
+    const base = reason === 'migration' && certgen !== undefined ? certgenState(certgen) : baseForRestage(read, bundle, record.nextCa)
     if (base === undefined) return startFresh('takeover', detail, read, NO_TOKENS)
     return { kind: 'start-round', step: 'add-trust', reason, detail: `${detail}; staging new leaves`, anchor: ca, build: { kind: 'fresh', base, abandonedCa: record.nextCa }, honours: NO_TOKENS }
   }

@@ -11,6 +11,16 @@ export interface SecretStore {
   create(secret: SecretWrite): Promise<StoredSecret>
   /** Guarded replace (PUT with resourceVersion): throws 'conflict' on 409 and 'not-found' on 404. */
   replace(secret: SecretWrite, resourceVersion: string): Promise<StoredSecret>
+  /** A Kubernetes Event about a Secret (each step of the lifecycle); best effort, never throws. */
+  recordEvent?(event: SecretEvent): Promise<void>
+}
+
+export interface SecretEvent {
+  readonly secretName: string
+  readonly type: 'Normal' | 'Warning'
+  /** CamelCase, stable: SetCreated, SetReplaced, TrustAdded, LeavesSwitched, TrustDropped, SetRevoked. */
+  readonly reason: string
+  readonly message: string
 }
 
 export type StoreErrorKind =

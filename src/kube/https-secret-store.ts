@@ -57,6 +57,29 @@ export function createHttpsSecretStore(opts: HttpsSecretStoreOptions): ClosableS
       const body = toV1Secret(secret, namespace, resourceVersion)
       return secretOf('update', secret.name, await call('update', secret.name, 'PUT', `${collection}/${encodeURIComponent(secret.name)}`, body))
     },
+    async recordEvent(event) {
+      const now = new Date().toISOString()
+      const body = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${event.secretName}.`, namespace },
+        involvedObject: { apiVersion: 'v1', kind: 'Secret', name: event.secretName, namespace },
+        type: event.type,
+        reason: event.reason,
+        message: event.message,
+        source: { component: 'contour-tls-injector' },
+        reportingComponent: 'contour-tls-injector',
+        reportingInstance: process.env.HOSTNAME ?? 'bootstrap-tls',
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      }
+      try {
+        await client.request('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, body as unknown as V1Secret)
+      } catch {
+        // Events are a courtesy: a missing grant or a blip must not stop the set.
+      }
+    },
     close: () => client.close(),
   }
 }

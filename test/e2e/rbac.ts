@@ -23,6 +23,7 @@ export function buildSecretsRole(namespace: string, names: SecretNames = DEFAULT
     metadata: { name: RBAC_NAME, namespace, labels: { 'app.kubernetes.io/name': 'contour-tls-injector' } },
     rules: [
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: instances.flatMap((s) => [`${names.contour}${s}`, `${names.envoy}${s}`, `${names.ca}${s}`]), verbs: ['get', 'update'] },
       // injection.migrateFromCertgen (default true): certgen's Secrets of the same instances.
       { apiGroups: [''], resources: ['secrets'], resourceNames: instances.flatMap((s) => [`contourcert${s}`, `envoycert${s}`, `cacert${s}`]), verbs: ['get', 'update'] },

@@ -28,19 +28,20 @@ type Log = (line: string) => void
 const DAY = 86_400_000
 
 export async function testRotation(t: Test, cluster: TestCluster, log: Log): Promise<void> {
-  await t.test('the lifecycle simulation, shortened, against the real apiserver as Contour\'s service account', async (t) => {
+  await t.test('the lifecycle simulation, shortened, against the real apiserver as Contour\'s service account (the chart\'s RBAC), from a certgen install', async (t) => {
     const ns = await createContourNamespace(cluster, 'sim')
     const target = await loadApiTarget({ kubeconfig: ns.contourKubeconfig, namespace: ns.namespace, env: {} })
     const store = createHttpsSecretStore({ connection: target.connection, namespace: ns.namespace, identity: target.identity, requestTimeoutMs: 10_000 })
     try {
       // Twelve-day sets renew every eight days: 40 days hold renewals, rotations, a revocation and crashes.
       const { figures, wallMs } = await runWorld(store, {
-        years: 40 / 365, lifetimeDays: 12, meanDaysBetweenRotations: 6, meanDaysBetweenContourCrashes: 4, meanDaysBetweenEnvoyRestarts: 3, meanDaysBetweenReconnects: 1, namespace: ns.namespace,
+        years: 40 / 365, migration: true, lifetimeDays: 12, meanDaysBetweenRotations: 6, meanDaysBetweenContourCrashes: 4, meanDaysBetweenEnvoyRestarts: 3, meanDaysBetweenReconnects: 1, namespace: ns.namespace,
       })
       for (const line of describeFigures(figures, wallMs)) t.comment(`figure: ${line}`)
       t.equal(figures.failures, 0, 'no handshake between pods that can coexist failed', { samples: figures.failureSamples })
       t.ok(figures.renewals > 0 && figures.rotationsDone > 0 && (figures.steps.switch ?? 0) > 0 && (figures.steps.drop ?? 0) > 0, 'renewal, rotation, switch and drop all ran against the real apiserver')
       t.ok(figures.handshakes > 100, `real handshakes happened (${figures.handshakes})`)
+      t.ok(figures.migrationHandshakes > 0, 'it started from certgen\'s set in use by old pods: migrated with old and new pods handshaking')
     } finally {
       store.close()
     }

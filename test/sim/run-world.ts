@@ -12,7 +12,7 @@ export const SIM_DEFAULTS = {
   propagationBoundMs: 90_000,
   propagationDelayMs: 5 * 60_000,
   pollMs: 10 * 60_000,
-  meanDaysBetweenRotations: 150,
+  meanDaysBetweenRotations: 365,
   revocations: 1,
   meanDaysBetweenContourCrashes: 30,
   meanDaysBetweenEnvoyRestarts: 20,
@@ -40,7 +40,7 @@ export function describeFigures(f: Figures, wallMs: number): string[] {
     `renewals ${f.renewals}, rotations requested ${f.rotationsRequested} (staged ${f.rotationsDone}), revocations ${f.revocations}`,
     `steps completed: ${Object.entries(f.steps).map(([k, v]) => `${k} ${v}`).join(', ')}; largest trust bundle ${f.maxBundle} CAs`,
     `Contour crashes ${f.contourCrashes} (${f.crashesMidStep} in the middle of a step), Envoy restarts ${f.envoyRestarts}, reconnects ${f.reconnects}`,
-    `handshakes ${f.handshakes}: failures ${f.failures}; inside a revocation's window ${f.revocationWindowFailures}; never-reloading Envoys started before the next CA was trusted ${f.neverReloadFailures}`,
+    `handshakes ${f.handshakes}${f.migrationHandshakes > 0 ? ` (${f.migrationHandshakes} with an old pod of certgen's during the migration)` : ''}: failures ${f.failures}; inside a revocation's window ${f.revocationWindowFailures}; never-reloading Envoys started before the next CA was trusted ${f.neverReloadFailures}`,
     `API calls ${f.apiCalls} (${(f.apiCalls / (f.simulatedDays * 24) / 2).toFixed(2)} per hour per Contour pod)`,
   ]
 }

@@ -14,13 +14,15 @@ t.setTimeout(10 * 60_000)
 
 const YEARS = Number(process.env.SIM_YEARS ?? 10)
 
-t.test(`${YEARS} simulated years: renewals, rotations, a revocation, crashes; no failed handshake outside the revocation`, async (t) => {
+t.test(`${YEARS} simulated years from a certgen install: migration, renewals, rotations, a revocation, crashes; no failed handshake outside the revocation`, async (t) => {
   const mem = new MemorySecrets()
-  const { figures, wallMs } = await runWorld(mem.view('sim', async () => undefined), { years: YEARS })
+  const { figures, wallMs } = await runWorld(mem.view('sim', async () => undefined), { years: YEARS, migration: true })
   for (const line of describeFigures(figures, wallMs)) t.comment(`figure: ${line}`)
   t.equal(figures.failures, 0, 'no handshake between pods that can coexist failed', { samples: figures.failureSamples })
   t.ok(figures.handshakes > 1000 * YEARS / 10, `real handshakes happened (${figures.handshakes})`)
-  t.ok(figures.renewals >= Math.floor(YEARS / 2), `renewals happened by time alone (${figures.renewals})`)
+  t.ok(figures.migrationHandshakes > 0, `old pods on certgen's files and new pods handshook during the migration (${figures.migrationHandshakes})`)
+  t.match(mem.secrets.get('cacert')?.annotations['contour-tls-injection/trust-added'], /^\["[0-9a-f]{64}"/, 'certgen\'s Secrets record that our CA was added to their trust')
+  t.ok(figures.renewals >= Math.floor(YEARS / 4), `renewals happened by time alone (${figures.renewals})`)
   t.ok(figures.rotationsDone > 0 && figures.rotationsRequested > 0, 'rotations were asked for and staged')
   t.equal(figures.revocations, SIM_DEFAULTS.revocations, 'the revocation was asked for')
   t.ok(figures.revocationWindowFailures > 0, 'the revocation\'s blip is real (and counted apart)')

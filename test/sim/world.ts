@@ -27,6 +27,7 @@ import type { Handshaker, HandshakeResult, TlsEnd } from './handshakes.ts'
 const MIN = 60_000
 const DAY = 86_400_000
 const FULL_PASS_EVERY_MS = 6 * 3_600_000
+const CERTGEN = { contour: 'contourcert', envoy: 'envoycert', ca: 'cacert' } as const
 
 export interface WorldOptions {
   readonly years: number
@@ -44,6 +45,11 @@ export interface WorldOptions {
   readonly meanDaysBetweenContourCrashes: number
   readonly meanDaysBetweenEnvoyRestarts: number
   readonly meanDaysBetweenReconnects: number
+  /**
+   * Start from `contour certgen`'s set in use by old pods (two Contours, two reloading Envoys, one
+   * that never reloads), roll out the new pods an hour in, and retire the old ones as a rollout does.
+   */
+  readonly migration?: boolean
   /** Chance that a Contour replica crashes a few API calls after it starts a step. */
   readonly crashMidStep: number
   readonly lifetimeDays?: number
@@ -68,6 +74,8 @@ export interface Figures {
   envoyRestarts: number
   reconnects: number
   handshakes: number
+  /** Handshakes with an old pod (certgen's files) on one side, during a migration. */
+  migrationHandshakes: number
   failures: number
   revocationWindowFailures: number
   neverReloadFailures: number
@@ -88,6 +96,8 @@ interface Pod {
   files: Files
   /** A static Envoy's material, read once at start. */
   snapshot?: TlsEnd
+  /** An old pod of the certgen install: serves certgen's files, never restarts, retired by the rollout. */
+  legacy?: boolean
   stop?: () => void
 }
 
@@ -112,7 +122,7 @@ export class World {
     this.rng = mulberry32(o.seed)
     this.figures = {
       simulatedDays: o.years * 365, steps: {}, renewals: 0, rotationsRequested: 0, rotationsDone: 0, revocations: 0, contourCrashes: 0, crashesMidStep: 0,
-      envoyRestarts: 0, reconnects: 0, handshakes: 0, failures: 0, revocationWindowFailures: 0, neverReloadFailures: 0, apiCalls: 0, maxBundle: 0, failureSamples: [],
+      envoyRestarts: 0, reconnects: 0, handshakes: 0, migrationHandshakes: 0, failures: 0, revocationWindowFailures: 0, neverReloadFailures: 0, apiCalls: 0, maxBundle: 0, failureSamples: [],
     }
   }
 
@@ -247,6 +257,8 @@ export class World {
       takeoverAfterMs: 20_000,
       pollMs: 1000,
       propagationDelayMs: this.o.propagationDelayMs,
+      // As run-contour passes it by default (--migrate-from=certgen).
+      certgenNames: CERTGEN,
     })
     const run = async (): Promise<void> => {
       // The first pass is what bootstrap-tls does at pod start; then the kubelet must fill the
@@ -321,7 +333,7 @@ export class World {
       this.materialChanged(pod, 'started')
     }
     run().catch(() => undefined)
-    this.at(this.now + this.exp(this.o.meanDaysBetweenEnvoyRestarts * DAY), () => {
+    if (!pod.legacy) this.at(this.now + this.exp(this.o.meanDaysBetweenEnvoyRestarts * DAY), () => {
       if (!alive()) return
       this.figures.envoyRestarts++
       this.startEnvoy(pod)
@@ -380,6 +392,7 @@ export class World {
 
   private judge(r: HandshakeResult, at: number, contour: Pod, envoy: Pod, server: TlsEnd, client: TlsEnd, why: string): void {
     this.figures.handshakes++
+    if (contour.legacy || envoy.legacy) this.figures.migrationHandshakes++
     if (r.ok) return
     if (this.revocationWindows.some((w) => at >= w.from && at <= w.to)) {
       this.figures.revocationWindowFailures++
@@ -414,6 +427,44 @@ export class World {
     }
   }
 
+  // ---- a migration from contour certgen -------------------------------------------------------
+
+  /** certgen's set and the old pods that use it; the rollout starts an hour later and retires them. */
+  private async startLegacy(): Promise<number> {
+    const set = await this.track(issueCertificateSet({ namespace: this.o.namespace, now: new Date(this.now - 30 * DAY) }))
+    const unmanaged = (name: string, data: Record<string, string>): Promise<StoredSecret> =>
+      this.track(this.o.api.create({ name, type: name === CERTGEN.ca ? 'Opaque' : 'kubernetes.io/tls', data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v)])), labels: {}, annotations: {} }))
+    for (const written of [
+      await unmanaged(CERTGEN.contour, { 'tls.crt': set.contourCert, 'tls.key': set.contourKey, 'ca.crt': set.caCert }),
+      await unmanaged(CERTGEN.envoy, { 'tls.crt': set.envoyCert, 'tls.key': set.envoyKey, 'ca.crt': set.caCert }),
+      await unmanaged(CERTGEN.ca, { 'cacert.pem': set.caCert }),
+    ]) this.secretChanged(written)
+    // Upstream's pods read the compact layout: each leaf Secret's ca.crt is the trust.
+    const old: Pod[] = [
+      ...[0, 1].map((i) => ({ name: `old-contour-${i}`, kind: 'contour' as const, legacy: true, incarnation: 0, running: false, mounts: { contour: CERTGEN.contour, ca: CERTGEN.contour }, files: {} })),
+      ...[0, 1].map((i) => ({ name: `old-envoy-sds-${i}`, kind: 'envoy-reloading' as const, legacy: true, incarnation: 0, running: false, mounts: { envoy: CERTGEN.envoy, ca: CERTGEN.envoy }, files: {} })),
+      { name: 'old-envoy-static', kind: 'envoy-static' as const, legacy: true, incarnation: 0, running: false, mounts: { envoy: CERTGEN.envoy, ca: CERTGEN.envoy }, files: {} },
+    ]
+    this.pods.push(...old)
+    for (const pod of old) {
+      if (pod.kind === 'contour') {
+        pod.incarnation++
+        pod.files = this.filesAtStart(pod)
+        pod.running = true
+        this.materialChanged(pod, 'started')
+      } else this.startEnvoy(pod)
+    }
+    const rolloutAt = this.now + 3_600_000
+    // The old pods go as the new ones come: Contours half an hour into the rollout, Envoys one every 5 minutes after.
+    for (const [i, pod] of old.entries()) {
+      this.at(rolloutAt + (pod.kind === 'contour' ? 30 * MIN : 30 * MIN + i * 5 * MIN), () => {
+        pod.incarnation++
+        pod.running = false
+      })
+    }
+    return rolloutAt
+  }
+
   // ---- the run -------------------------------------------------------------------------------
 
   async run(): Promise<Figures> {
@@ -428,7 +479,10 @@ export class World {
     for (let i = 0; i < this.o.staticEnvoys; i++) {
       this.pods.push({ name: `envoy-static-${i}`, kind: 'envoy-static', incarnation: 0, running: false, mounts: { envoy: names.envoy, ca: names.ca }, files: {} })
     }
-    for (const pod of this.pods) this.at(this.now + this.rng() * 10_000, () => (pod.kind === 'contour' ? this.startContour(pod) : this.startEnvoy(pod)))
+    const rolloutAt = this.o.migration ? await this.startLegacy() : this.now
+    for (const [i, pod] of this.pods.filter((p) => !p.legacy).entries()) {
+      this.at(rolloutAt + (this.o.migration ? i * 2 * MIN : this.rng() * 10_000), () => (pod.kind === 'contour' ? this.startContour(pod) : this.startEnvoy(pod)))
+    }
 
     const rotateAt = (): void => {
       this.at(this.now + this.exp(this.o.meanDaysBetweenRotations * DAY), () => {

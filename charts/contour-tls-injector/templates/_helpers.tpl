@@ -105,6 +105,10 @@ seccompProfile:
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["create"]
+# an Event on the CA Secret for each step of the certificate lifecycle
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
 - apiGroups: [""]
   resources: ["secrets"]
   resourceNames:
