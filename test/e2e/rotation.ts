@@ -127,5 +127,9 @@ export async function testRotation(t: Test, cluster: TestCluster, log: Log): Pro
     t.ok(steps.some((s) => s.startsWith('dropping expired CAs')), 'the expired CA was dropped')
     t.notOk(splitCertificates(final.caCert).some((pem) => pem === splitCertificates(aging.caCert)[0]), 'the aging CA is no longer trusted')
     t.equal(final.secrets.ca?.metadata?.annotations?.[SecretAnnotations.rotateToken], 'e2e-1')
+    const events = await cluster.api.call<{ items: Array<{ reason?: string; involvedObject?: { name?: string }; source?: { component?: string } }> }>('GET', `/api/v1/namespaces/${ns.namespace}/events`)
+    const reasons = events.items.filter((e) => e.involvedObject?.name === DEFAULT_NAMES.ca && e.source?.component === 'contour-tls-injector').map((e) => e.reason)
+    t.comment(`events on ${DEFAULT_NAMES.ca}: ${reasons.join(', ')}`)
+    for (const reason of ['TrustAdded', 'LeavesSwitched', 'TrustDropped']) t.ok(reasons.includes(reason), `an Event ${reason} on the CA Secret (Contour's service account may create events)`)
   })
 }
