@@ -7,7 +7,7 @@ import t from 'tap'
 import { startClusterFor } from '../helpers/cluster.ts'
 import { removeHelmHome, requireHelm, template } from './helm.ts'
 import { prepareCluster, testDryRunServer, testInstallWithLocalWebhook, testPodSecurity, testPrecreateHook } from './installed.ts'
-import { testDeterministic, testLint, testRbac, testSchema, testWebhookConfiguration, testWorkloads } from './rendered.ts'
+import { testDeterministic, testLint, testPrometheusRule, testRbac, testSchema, testWebhookConfiguration, testWorkloads } from './rendered.ts'
 
 t.setTimeout(10 * 60_000)
 const started = Date.now()
@@ -28,6 +28,7 @@ if (helmOk) {
   await t.test('RBAC: Contour gets exactly its Secrets, Envoy nothing, the webhook its own objects', testRbac)
   await t.test('the MutatingWebhookConfiguration is the design\'s and the e2e helper\'s', testWebhookConfiguration)
   await t.test('workloads: restricted security contexts, probes, drain, names that match', testWorkloads)
+  await t.test('the optional PrometheusRule alerts on the lifecycle metrics the sidecar serves', testPrometheusRule)
 
   await t.test('against a real kube-apiserver', async (t) => {
     const started = await startClusterFor(t, log)

@@ -1,5 +1,9 @@
 // What `helm lint` and `helm template` say about the chart, with no cluster: lint, determinism,
 // the schema, the RBAC, the webhook configuration against the e2e helper, security contexts.
+import { buildSecretWrite, toTrustState } from '../../src/bootstrap/secret-model.ts'
+import { renderLifecycleMetrics } from '../../src/bootstrap/lifecycle-metrics.ts'
+import { fingerprintSet } from '../../src/core/certs/fingerprint.ts'
+import { freshSet } from '../bootstrap/cert-fixtures.ts'
 import type { Test } from 'tap'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -188,4 +192,23 @@ export async function testWorkloads(t: Test): Promise<void> {
   t.ok(files.containers[0]?.args?.includes('--tls-cert-file=/etc/contour-tls-injector/serving/tls.crt'), 'serves the mounted files')
   t.match(files.volumes, [{ name: 'serving-cert', secret: { secretName: 'contour-tls-injector-serving-cert' } }])
   t.notOk(JSON.stringify(files).includes('subPath'), 'no subPath (it would never see renewals)')
+}
+
+/** The optional PrometheusRule: off by default; on, its alerts use only metrics the sidecar serves. */
+export async function testPrometheusRule(t: Test): Promise<void> {
+  const off = await template({})
+  t.notOk(off.objects.some((o) => o.kind === 'PrometheusRule'), 'no PrometheusRule by default (it needs the prometheus-operator CRDs)')
+  const on = await template({ 'metrics.prometheusRule.enabled': true, 'metrics.prometheusRule.expiresWithinDays': 20 })
+  const rule = findOne(on.objects, 'PrometheusRule')
+  const rules = (rule.spec as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> }).groups.flatMap((g) => g.rules)
+  t.same(rules.map((r) => r.alert), ['ContourTlsCertificateExpiresSoon', 'ContourTlsCertificateExpiresVerySoon', 'ContourTlsLifecycleStepOverdue'])
+  t.match(rules[0]?.expr, /< 1728000$/, 'expiresWithinDays is honoured (20 days in seconds)')
+  const set = await freshSet('projectcontour', 1)
+  const state = toTrustState(set)
+  const record = { fingerprint: fingerprintSet(set), notAfter: new Date(Date.now() + 86_400_000), writtenAt: new Date(), rotateToken: '', rotateTokenHistory: [] }
+  const secrets = { ca: { ...buildSecretWrite('ca', 'contour-ca', set, record), resourceVersion: '1' }, contour: { ...buildSecretWrite('contour', 'contour-tls', set, record), resourceVersion: '1' }, envoy: { ...buildSecretWrite('envoy', 'envoy-tls', set, record), resourceVersion: '1' } }
+  const served = renderLifecycleMetrics('projectcontour', { secrets, fingerprint: record.fingerprint, notAfter: record.notAfter, outcome: 'used', steps: [], nextAt: Date.now() + 1000, state }, { steps: {}, failedPasses: 0 })
+  for (const r of rules) {
+    for (const name of r.expr.match(/contour_tls_injector_[a-z_]+/g) ?? []) t.ok(served.includes(`\n${name}{`) || served.startsWith(`${name}{`), `${r.alert}: ${name} is a metric the sidecar serves`)
+  }
 }
