@@ -6,7 +6,8 @@ import type { TakeOver } from './plan-take-over.ts'
 import type { Skip } from './skip.ts'
 import { buildPatch } from './build-patch.ts'
 import { planMounts } from './plan-mounts.ts'
-import { readPod } from './read-pod.ts'
+import { ArgvKinds, classifyArgv } from './argv.ts'
+import { readPod, type PodView } from './read-pod.ts'
 import { DEFAULT_EXISTING_TLS, DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, SkipReasons, WARNED_SKIP_REASONS } from './types.ts'
 import type { InjectionResult, InjectionSettings } from './types.ts'
 
@@ -34,7 +35,7 @@ export function injectPod(pod: unknown, settings: InjectionSettings): InjectionR
     outcome: 'injected',
     role: analysis.plan.role,
     patch: buildPatch(view, analysis.plan, mounts, settings),
-    warnings: takeOver === undefined ? [] : [formatTakeOverWarning(takeOver)],
+    warnings: [...(takeOver === undefined ? [] : [formatTakeOverWarning(takeOver)]), ...staticEnvoyWarnings(view)],
     replaced: takeOver?.replaced ?? [],
   }
 }
@@ -52,6 +53,23 @@ export function formatTakeOverWarning(takeOver: TakeOver): string {
     `${secretNames.contour}, ${secretNames.envoy}, ${secretNames.ca} (made and renewed by bootstrap-tls); once every Contour and ` +
     `Envoy pod is injected, ${cleanup}`
   )
+}
+
+/**
+ * `contour bootstrap` without `--resources-dir` inlines the certificate paths in Envoy's bootstrap:
+ * Envoy reads them once, at start, and no rotation can reach it until it restarts. Said once, on
+ * the pod that has it, so whoever reads the warning knows to restart Envoy in a rotation.
+ */
+export function staticEnvoyWarnings(view: PodView): string[] {
+  const all = [...(view.initContainers ?? []), ...view.containers]
+  const bootstrap = all.find((c) => c.argv !== undefined && classifyArgv(c.argv) === ArgvKinds.contourBootstrap)
+  if (bootstrap?.argv === undefined) return []
+  if (bootstrap.argv.some((a) => a === '--resources-dir' || a.startsWith('--resources-dir='))) return []
+  return [
+    `contour-tls-injection: ${bootstrap.name ?? 'contour bootstrap'} runs without --resources-dir, so Envoy reads its certificates only when it starts: ` +
+      'a certificate rotation reaches it only through a restart (restart Envoy between the rotation\'s add-trust and switch steps, see `contour-tls-injector status`), ' +
+      'or add --resources-dir (Contour v1.5 and later) and Envoy reloads them as they change',
+  ]
 }
 
 export function formatSkipWarning(reason: string, detail: string | undefined): string {

@@ -57,12 +57,20 @@ function runInjectedCase(
   t.equal(result.role, options.role, 'role')
   const { takeOver } = options
   t.same(result.replaced, takeOver?.replaced ?? [], 'replaced Secrets')
-  if (takeOver === undefined) t.same(result.warnings, [], 'no warnings')
+  // contour bootstrap without --resources-dir: Envoy reads its certificates once, and the pod is told.
+  const staticEnvoy = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => {
+    const argv = [...(c.command ?? []), ...(c.args ?? [])]
+    return argv[0]?.endsWith('contour') === true && argv.includes('bootstrap') && !argv.some((a) => a.startsWith('--resources-dir'))
+  })
+  const staticWarnings = result.warnings.filter((w) => /runs without --resources-dir, so Envoy reads its certificates only when it starts/.test(w))
+  t.equal(staticWarnings.length, staticEnvoy ? 1 : 0, staticEnvoy ? 'one warning: Envoy reads its certificates only at start' : 'no warning about Envoy reloading')
+  const others = result.warnings.filter((w) => !staticWarnings.includes(w))
+  if (takeOver === undefined) t.same(others, [], 'no other warnings')
   else {
-    t.equal(result.warnings.length, 1, 'one warning says what was taken over')
-    for (const name of takeOver.replaced) t.match(result.warnings[0], name, `the warning names ${name}`)
+    t.equal(others.length, 1, 'one warning says what was taken over')
+    for (const name of takeOver.replaced) t.match(others[0], name, `the warning names ${name}`)
     const certgen = takeOver.replaced.every((name) => /^(contourcert|envoycert|cacert)/.test(name))
-    t.match(result.warnings[0], certgen ? /certgen's Job and th(is|ese) Secrets? may be deleted/ : /no longer read/, 'the warning says what may be cleaned up')
+    t.match(others[0], certgen ? /certgen's Job and th(is|ese) Secrets? may be deleted/ : /no longer read/, 'the warning says what may be cleaned up')
   }
   t.equal(encodePatch(result.patch), JSON.stringify(result.patch), 'the encoded patch is JSON.stringify byte for byte')
   const output = applyJsonPatch(pod, result.patch)
