@@ -13,7 +13,7 @@ import { Annotations, NAMESPACE_LABEL } from '../../src/core/injection/types.ts'
 import { startClusterFor } from '../helpers/cluster.ts'
 import { contourPod } from '../e2e/injection.ts'
 import { createContourNamespace } from '../e2e/secrets.ts'
-import { installChartOnNode, webhookLogs } from './chart-on-node.ts'
+import { installChartOnNode, testFailurePolicyOnNode, webhookLogs } from './chart-on-node.ts'
 import { createQuickstartNamespace, testContourQuickstart } from './contour-quickstart.ts'
 import { busyboxPod, localImage, RESTRICTED_CONTAINER, waitForPhase } from './workloads.ts'
 
@@ -113,6 +113,11 @@ if (clusterRun !== undefined) {
 
   await t.test('the upstream contour.yaml as it ships (images retagged), injected by the chart\'s webhook: Contour pods Ready, the Envoy pod Ready with the Envoy stand-in completing ADS over mutual TLS 1.3', async (t) => {
     await testContourQuickstart(t, c, { contour: await localImage('localhost/cti-contour'), envoy: await localImage('localhost/cti-envoy-standin') }, log, { rbac: 'chart' })
+  })
+
+  await t.test('failure policy: with the chart\'s webhook scaled to zero a Contour pod in an enabled namespace is refused; scaled back, admitted', async (t) => {
+    const ns = await c.createNamespace('node-fail', enabled)
+    await testFailurePolicyOnNode(t, c, ns, log)
   })
 
   await t.test('down leaves nothing behind', async (t) => {
