@@ -15,6 +15,7 @@ import { contourPod } from '../e2e/injection.ts'
 import { createContourNamespace } from '../e2e/secrets.ts'
 import { installChartOnNode, testFailurePolicyOnNode, webhookLogs } from './chart-on-node.ts'
 import { createQuickstartNamespace, testContourQuickstart } from './contour-quickstart.ts'
+import { grantContourServe, testRestrictedEnvoy } from './restricted-envoy.ts'
 import { busyboxPod, localImage, RESTRICTED_CONTAINER, waitForPhase } from './workloads.ts'
 
 t.setTimeout(10 * 60_000)
@@ -86,8 +87,10 @@ if (clusterRun !== undefined) {
     await installChartOnNode(t, c, log)
   })
 
-  await t.test('under Pod Security "restricted" an upstream Contour pod is injected by the chart\'s webhook and runs: bootstrap-tls with the projected token', async (t) => {
+  await t.test('under Pod Security "restricted" upstream Contour and Envoy pods are injected by the chart\'s webhook and run: bootstrap-tls with the projected token, the Envoy pod Ready', async (t) => {
     const ns = await createContourNamespace(c, 'node-contour', { ...enabled, ...restricted })
+    // So that contour serve serves xDS to the Envoy pod below: Contour's CRDs and its upstream RBAC.
+    t.teardown(await grantContourServe(c, ns.namespace, log))
     // The upstream Deployment mounts its ConfigMap (an empty configuration is valid).
     await c.api.call('POST', `/api/v1/namespaces/${ns.namespace}/configmaps`, { metadata: { name: 'contour' }, data: { 'contour.yaml': '' } })
     const contourImage = await localImage('localhost/cti-contour')
@@ -109,9 +112,11 @@ if (clusterRun !== undefined) {
     }
     const initLog = await c.kubectl(['-n', ns.namespace, 'logs', name, '-c', 'bootstrap-tls'])
     t.notMatch(initLog.stdout, /PRIVATE KEY/, 'no key material in the log')
+    const images = { contour: contourImage, envoy: await localImage('localhost/cti-envoy-standin') }
+    await t.test('the upstream Envoy pod (restricted securityContext, hostPorts dropped) runs beside it: the stand-in completes xDS over mutual TLS 1.3, the pod is Ready', (t) => testRestrictedEnvoy(t, c, ns.namespace, images, log))
   })
 
-  await t.test('the upstream contour.yaml as it ships (images retagged), injected by the chart\'s webhook: Contour pods Ready, the Envoy pod Ready with the Envoy stand-in completing ADS over mutual TLS 1.3', async (t) => {
+  await t.test('the upstream contour.yaml as it ships (images retagged), injected by the chart\'s webhook: Contour pods Ready, the Envoy pod Ready with the Envoy stand-in completing xDS over mutual TLS 1.3', async (t) => {
     await testContourQuickstart(t, c, { contour: await localImage('localhost/cti-contour'), envoy: await localImage('localhost/cti-envoy-standin') }, log, { rbac: 'chart' })
   })
 
