@@ -2,7 +2,7 @@
 // own state directory and stopped after; root): from `kubectl apply` of the upstream v1.33.6
 // contour.yaml (images retagged to the local contour and Envoy stand-in images, nothing else
 // changed) to every Contour and Envoy pod Ready, the Envoy pod Ready meaning its stand-in
-// completed an ADS exchange with Contour over mutual TLS 1.3:
+// completed an xDS exchange with Contour over mutual TLS 1.3:
 //   product:  `projectcontour` labelled (and the chart's Role for Contour granted) before the
 //             apply, certgen's Job deleted from the manifest; the cluster's webhook injects
 //   upstream: the manifest as it is (certgen's Job writes the Secrets), no label, no injector
@@ -108,7 +108,7 @@ async function oneRun(c: TestCluster, variant: Variant, file: string, kubeletRoo
   if (applied.code !== 0) throw new Error(`kubectl apply: ${applied.stderr}`)
   const standin = (await c.kubectl(['-n', NS, 'logs', envoy?.metadata?.name ?? '', '-c', 'envoy'])).stdout
   const exchanges = parseExchanges(standin)
-  if (!exchanges.some((e) => e.tls === 'TLS 1.3' && e.clientCert === 'CN=envoy')) throw new Error(`${variant}: no ADS exchange over TLS 1.3 with a client certificate in the stand-in's log`)
+  if (!exchanges.some((e) => e.tls === 'TLS 1.3' && e.clientCert === 'CN=envoy')) throw new Error(`${variant}: no xDS exchange over TLS 1.3 with a client certificate in the stand-in's log`)
   const fillMs: number[] = []
   // From the moment both the Secret and the pod existed (upstream's pods may come after certgen).
   for (const { at, secret, podSeen: podAt } of fileSeen.values()) {

@@ -5,7 +5,7 @@
 // taken over, bootstrap-tls creates the set with the kubelet-projected token, the kubelet fills the
 // optional volumes, the real `contour serve` becomes Ready; the Envoy pod's real `contour bootstrap`
 // init container exits 0 with the injected flags, and the stand-in reads what it wrote, completes
-// ADS exchanges with Contour over mutual TLS 1.3 and makes the Envoy pod Ready.
+// xDS exchanges with Contour over mutual TLS 1.3 and makes the Envoy pod Ready.
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { V1Pod } from '@kubernetes/client-node'
@@ -86,7 +86,7 @@ export async function testContourQuickstart(t: Test, c: TestCluster, images: { c
       t.equal((await c.api.raw('GET', `/api/v1/namespaces/${NAMESPACE}/secrets/${secret}`)).status, 200, `Secret ${secret} created`)
     }
 
-    await t.test('Envoy pod: bootstrap-tls and the real contour bootstrap exit 0, the stand-in completes ADS over mutual TLS 1.3 and the pod is Ready', async (t) => {
+    await t.test('Envoy pod: bootstrap-tls and the real contour bootstrap exit 0, the stand-in completes xDS over mutual TLS 1.3 and the pod is Ready', async (t) => {
       const envoy = await waitFor('the Envoy pod Ready', async () => {
         const pods = await listPods(c, 'envoy')
         const pod = pods[0]
@@ -101,7 +101,7 @@ export async function testContourQuickstart(t: Test, c: TestCluster, images: { c
       t.ok(init?.args?.includes('--envoy-cafile=/etc/tls/ca/ca.crt'), `envoy-initconfig runs with the injected flags: ${(init?.args ?? []).join(' ')}`)
       t.equal(statusOf(envoy, 'envoy-initconfig')?.state?.terminated?.exitCode, 0, 'the real contour bootstrap (envoy-initconfig) exited 0')
       t.equal(envoy.spec?.containers.find((x) => x.name === 'envoy')?.image, images.envoy, `the envoy container runs the stand-in image ${images.envoy}`)
-      t.ok(statusOf(envoy, 'envoy')?.ready, 'the stand-in is Ready: its /ready on 8002 (the manifest\'s probe) answers only after an ADS exchange')
+      t.ok(statusOf(envoy, 'envoy')?.ready, 'the stand-in is Ready: its /ready on 8002 (the manifest\'s probe) answers only after an xDS exchange')
       const envoyLog = (await c.kubectl(['-n', NAMESPACE, 'logs', envoy.metadata?.name ?? '', '-c', INIT_CONTAINER_NAME])).stdout
       t.comment(`figure: Envoy's bootstrap-tls (started before the Secrets existed) waited ${mountWait(envoyLog) ?? '(no "ready after" line)'} for the kubelet to fill its mounts`)
       await checkStandin(t, c, NAMESPACE, envoy, log)

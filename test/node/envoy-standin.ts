@@ -1,7 +1,7 @@
 // The Envoy stand-in (scripts/node/envoy-standin, image localhost/cti-envoy-standin) in the
 // upstream Envoy DaemonSet's pod: what its log says it did, and that it follows the files
 // when the Secrets change. It is not Envoy; it does the part of Envoy's start-up the product's
-// TLS is about (bootstrap, SDS files, DNS, ADS over mutual TLS 1.3).
+// TLS is about (bootstrap, SDS files, DNS, xDS over mutual TLS 1.3).
 import { X509Certificate } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -57,7 +57,7 @@ export async function checkStandin(t: Test, c: TestCluster, ns: string, envoy: V
   const name = envoy.metadata?.name ?? ''
   const service = await c.api.call<{ spec?: { clusterIP?: string } }>('GET', `/api/v1/namespaces/${ns}/services/contour`)
   // Reconnects every 500 ms: a few exchanges after Ready.
-  const text = await waitFor('three ADS exchanges in the stand-in\'s log', async () => {
+  const text = await waitFor('three xDS exchanges in the stand-in\'s log', async () => {
     const text = await standinLog(c, ns, name)
     return parseExchanges(text).length >= 3 ? text : undefined
   }, { timeoutMs: 30_000, log })
@@ -141,14 +141,14 @@ export async function testStandinReload(t: Test, c: TestCluster, ns: string, env
   await patch('envoy-tls', { 'tls.crt': next.cert, 'tls.key': next.key, 'ca.crt': bundle })
   await nudge(c, ns, [envoy], 'leaf')
   const fp = shortFingerprint(next.cert)
-  const after = await waitFor('an ADS exchange with the new client certificate', async () => {
+  const after = await waitFor('an xDS exchange with the new client certificate', async () => {
     const text = await standinLog(c, ns, name)
     return parseExchanges(text).some((e) => e.clientSha256 === fp) ? text : undefined
   }, { timeoutMs: 60_000, log })
   const reload = after.split('\n').find((l) => l.includes('files: files changed:') && l.includes(`sha256 ${fp}`))
   t.match(reload, /client cert \/etc\/tls\/envoy\/tls\.crt \(CN=envoy\) serial \w+ issuer "CN=node-test second CA"/, 'the stand-in reloaded the new client certificate (issued by the second CA) from the same path')
   const newer = parseExchanges(after).filter((e) => e.clientSha256 === fp)
-  t.ok(newer.length >= 1 && newer.every((e) => e.tls === 'TLS 1.3'), `ADS over TLS 1.3 with the new certificate (${newer.length} exchanges so far): Contour accepted it through the bundle`)
+  t.ok(newer.length >= 1 && newer.every((e) => e.tls === 'TLS 1.3'), `xDS over TLS 1.3 with the new certificate (${newer.length} exchanges so far): Contour accepted it through the bundle`)
   const failed = failedAttempts(after).length - failedAttempts(before).length
   t.comment(`stand-in during the change: ${failed} failed attempts (the kubelet refreshes each pod's files on its own sync)`)
 }

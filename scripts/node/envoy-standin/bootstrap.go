@@ -1,7 +1,7 @@
 package main
 
 // The parts of the bootstrap `contour bootstrap` writes that Envoy uses to reach Contour: the
-// ADS cluster's address, its TLS (SNI, TLS versions, certificate and trust, inline or through
+// xDS cluster's address, its TLS (SNI, TLS versions, certificate and trust, inline or through
 // file-based SDS). Contour writes protobuf JSON; keys are accepted in both of its spellings
 // (proto names and lowerCamel), as Envoy's parser does.
 
@@ -123,7 +123,7 @@ type xdsCall struct {
 	Types []string
 }
 
-// xdsTarget is what the stand-in takes from the bootstrap: where ADS is and how to reach it.
+// xdsTarget is what the stand-in takes from the bootstrap: where xDS is and how to reach it.
 type xdsTarget struct {
 	Calls      []xdsCall
 	Cluster    string

@@ -233,7 +233,7 @@ type exchangeResult struct {
 	Responses []response
 }
 
-// exchange dials addr (already resolved), handshakes, and runs the ADS exchange.
+// exchange dials addr (already resolved), handshakes, and runs the xDS exchange.
 func exchange(ctx context.Context, addr string, x xdsTarget, m material, nodeID, nodeCluster string) (exchangeResult, error) {
 	var res exchangeResult
 	var handshakeErr error
