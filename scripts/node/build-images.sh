@@ -5,6 +5,9 @@
 #   localhost/cti-busybox:<deb>     Debian's busybox-static, for the suite's own small pods
 #   localhost/cti-contour:<ver>     the Go-built .bin/contour on an empty base, at /bin/contour
 #                                   as in the upstream image
+#   localhost/cti-envoy-standin:<v> NOT Envoy: a stand-in (scripts/node/envoy-standin, Go, static)
+#                                   installed as `envoy` on PATH, for the upstream DaemonSet's
+#                                   `command: [envoy]`; it logs that it is a stand-in
 #   the product image               scripts/build-image.sh's (reference in .local-cluster/image-ref),
 #                                   exported when that file exists
 # Each archive's name carries a content key, so a second run with nothing changed only checks.
@@ -85,6 +88,20 @@ fill_contour() {
   bh config --env PATH=/bin --entrypoint '["/bin/contour"]' --user 65534:65534 --label org.opencontainers.image.title=cti-contour "$2"
 }
 assemble "localhost/cti-contour:$contour_version" "$OUT/contour-$(key .bin/contour).tar" fill_contour
+
+# The Envoy stand-in: `envoy` on PATH (/usr/local/bin, as in Envoy's image) is this binary.
+standin_dir=scripts/node/envoy-standin
+standin_version=$(sed -nE 's/^var version = "(.*)"$/\1/p' "$standin_dir/main.go")
+fill_standin() {
+  passwd_files "$1"
+  install -d "$1/usr/local/bin"
+  (cd "$standin_dir" && CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local go build -trimpath -ldflags '-s -w' -o "$1/usr/local/bin/envoy" .)
+  bh config --env PATH=/usr/local/bin:/bin --entrypoint '["/usr/local/bin/envoy"]' --user 65534:65534 \
+    --label org.opencontainers.image.title=cti-envoy-standin \
+    --label org.opencontainers.image.description="A stand-in for Envoy in tests: NOT Envoy, proxies nothing" "$2"
+}
+standin_key=$(key "$standin_dir"/*.go "$standin_dir/go.mod" <(go version))
+assemble "localhost/cti-envoy-standin:$standin_version" "$OUT/envoy-standin-$standin_key.tar" fill_standin
 
 if [[ -s .local-cluster/image-ref ]]; then
   product=$(cat .local-cluster/image-ref)

@@ -1,10 +1,11 @@
 // The upstream v1.33.6 `contour.yaml` as it ships, on the real node: only its images are retagged
 // to local ones (Contour to the Go-built `localhost/cti-contour`; Envoy, which cannot be had here,
-// to the busybox image, so the `envoy` container fails to start and nothing here claims Envoy
-// ran). Applied into the labelled `projectcontour`, with the webhook as the cluster runs it: the
-// Contour pods are taken over, bootstrap-tls creates the set with the kubelet-projected token, the
-// kubelet fills the optional volumes, the real `contour serve` becomes Ready; the Envoy pod's real
-// `contour bootstrap` init container exits 0 with the injected flags.
+// to `localhost/cti-envoy-standin`, a stand-in that is not Envoy: see envoy-standin.ts). Applied
+// into the labelled `projectcontour`, with the webhook as the cluster runs it: the Contour pods are
+// taken over, bootstrap-tls creates the set with the kubelet-projected token, the kubelet fills the
+// optional volumes, the real `contour serve` becomes Ready; the Envoy pod's real `contour bootstrap`
+// init container exits 0 with the injected flags, and the stand-in reads what it wrote, completes
+// xDS exchanges with Contour over mutual TLS 1.3 and makes the Envoy pod Ready.
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { V1Pod } from '@kubernetes/client-node'
@@ -14,6 +15,7 @@ import { Annotations, INIT_CONTAINER_NAME, NAMESPACE_LABEL } from '../../src/cor
 import { contourFixturesDir } from '../core/injection/support/load-upstream-pods.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { grantSecretsRole } from '../e2e/secrets.ts'
+import { checkStandin, testStandinReload } from './envoy-standin.ts'
 
 const NAMESPACE = 'projectcontour'
 const UPSTREAM_IMAGES = { contour: 'ghcr.io/projectcontour/contour:v1.33.6', envoy: 'docker.io/envoyproxy/envoy:distroless-v1.38.3' } as const
@@ -40,12 +42,21 @@ function mountWait(logText: string): string | undefined {
   return /ready after ([0-9.]+ ?m?s)/.exec(logText)?.[1]
 }
 
-export async function testContourQuickstart(t: Test, c: TestCluster, images: { contour: string; envoy: string }, log: Log): Promise<void> {
-  const file = await writeRetaggedManifest(await c.tmpDir('quickstart'), images)
-  // Labelled before applying, as a user does; the chart's Role for Contour's service account.
+/** `projectcontour`, labelled before anything is applied, as a user does (the chart's Role needs it to exist). */
+export async function createQuickstartNamespace(c: TestCluster): Promise<string> {
   await c.api.call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE, labels: { [NAMESPACE_LABEL.key]: NAMESPACE_LABEL.value } } })
+  return NAMESPACE
+}
+
+/**
+ * `rbac: 'chart'`: the namespace exists and the installed chart's Role covers Contour's service
+ * account; `'test'`: the namespace is made here and the chart's Role granted by the test.
+ */
+export async function testContourQuickstart(t: Test, c: TestCluster, images: { contour: string; envoy: string }, log: Log, opts: { rbac: 'chart' | 'test' }): Promise<void> {
+  const file = await writeRetaggedManifest(await c.tmpDir('quickstart'), images)
+  if (opts.rbac === 'test') await createQuickstartNamespace(c)
   try {
-    await grantSecretsRole(c, NAMESPACE, { name: 'contour', namespace: NAMESPACE })
+    if (opts.rbac === 'test') await grantSecretsRole(c, NAMESPACE, { name: 'contour', namespace: NAMESPACE })
     const appliedAt = Date.now()
     const applied = await c.kubectl(['apply', '-f', file], { timeoutMs: 120_000 })
     t.equal(applied.code, 0, 'kubectl apply -f contour.yaml (images retagged, nothing else changed)', { stderr: applied.stderr })
@@ -75,21 +86,26 @@ export async function testContourQuickstart(t: Test, c: TestCluster, images: { c
       t.equal((await c.api.raw('GET', `/api/v1/namespaces/${NAMESPACE}/secrets/${secret}`)).status, 200, `Secret ${secret} created`)
     }
 
-    await t.test('Envoy pod: bootstrap-tls and the real contour bootstrap init containers exit 0 (no Envoy runs: its container has the busybox image and is not checked)', async (t) => {
-      const envoy = await waitFor('the Envoy pod past its init containers', async () => {
+    await t.test('Envoy pod: bootstrap-tls and the real contour bootstrap exit 0, the stand-in completes xDS over mutual TLS 1.3 and the pod is Ready', async (t) => {
+      const envoy = await waitFor('the Envoy pod Ready', async () => {
         const pods = await listPods(c, 'envoy')
         const pod = pods[0]
-        if (pod !== undefined && statusOf(pod, 'envoy-initconfig')?.state?.terminated !== undefined) return pod
+        if (pod !== undefined && isReady(pod)) return pod
         throw new Error(describe(pods) || 'no pod yet')
-      }, { timeoutMs: 120_000, intervalMs: 250, log })
+      }, { timeoutMs: 120_000, intervalMs: 250, log }).catch((err: Error) => err)
+      if (envoy instanceof Error) return void t.fail(envoy.message)
+      t.comment(`figure: kubectl apply to the Envoy pod Ready: ${((Date.now() - appliedAt) / 1000).toFixed(1)} s`)
       t.match(envoy.metadata?.annotations?.[Annotations.status], /^injected; role=envoy; replaced=envoycert;/, 'taken over')
       t.equal(statusOf(envoy, INIT_CONTAINER_NAME)?.state?.terminated?.exitCode, 0, 'bootstrap-tls --role=envoy exited 0')
       const init = envoy.spec?.initContainers?.find((x) => x.name === 'envoy-initconfig')
       t.ok(init?.args?.includes('--envoy-cafile=/etc/tls/ca/ca.crt'), `envoy-initconfig runs with the injected flags: ${(init?.args ?? []).join(' ')}`)
       t.equal(statusOf(envoy, 'envoy-initconfig')?.state?.terminated?.exitCode, 0, 'the real contour bootstrap (envoy-initconfig) exited 0')
+      t.equal(envoy.spec?.containers.find((x) => x.name === 'envoy')?.image, images.envoy, `the envoy container runs the stand-in image ${images.envoy}`)
+      t.ok(statusOf(envoy, 'envoy')?.ready, 'the stand-in is Ready: its /ready on 8002 (the manifest\'s probe) answers only after an xDS exchange')
       const envoyLog = (await c.kubectl(['-n', NAMESPACE, 'logs', envoy.metadata?.name ?? '', '-c', INIT_CONTAINER_NAME])).stdout
       t.comment(`figure: Envoy's bootstrap-tls (started before the Secrets existed) waited ${mountWait(envoyLog) ?? '(no "ready after" line)'} for the kubelet to fill its mounts`)
-      t.comment(`not Envoy: ${describe([envoy])}`)
+      await checkStandin(t, c, NAMESPACE, envoy, log)
+      await t.test('the stand-in follows the files when the Secrets change (a second CA in the bundle, then a client certificate it signs)', (t) => testStandinReload(t, c, NAMESPACE, envoy, contour, log))
     })
 
     const job = await c.api.call<{ status?: { succeeded?: number; failed?: number } }>('GET', `/apis/batch/v1/namespaces/${NAMESPACE}/jobs/contour-certgen-v1-33-6`)

@@ -13,7 +13,9 @@ import { Annotations, NAMESPACE_LABEL } from '../../src/core/injection/types.ts'
 import { startClusterFor } from '../helpers/cluster.ts'
 import { contourPod } from '../e2e/injection.ts'
 import { createContourNamespace } from '../e2e/secrets.ts'
-import { testContourQuickstart } from './contour-quickstart.ts'
+import { installChartOnNode, testFailurePolicyOnNode, webhookLogs } from './chart-on-node.ts'
+import { createQuickstartNamespace, testContourQuickstart } from './contour-quickstart.ts'
+import { grantContourServe, testRestrictedEnvoy } from './restricted-envoy.ts'
 import { busyboxPod, localImage, RESTRICTED_CONTAINER, waitForPhase } from './workloads.ts'
 
 t.setTimeout(10 * 60_000)
@@ -79,8 +81,16 @@ if (clusterRun !== undefined) {
     })
   })
 
-  await t.test('the injected bootstrap-tls runs with the projected token under Pod Security restricted', async (t) => {
+  await t.test('the chart installed with helm install runs its webhook on the node; the apiserver calls it through its Service', async (t) => {
+    // The quickstart's namespace first: the chart puts its Role for Contour's service account there.
+    await createQuickstartNamespace(c)
+    await installChartOnNode(t, c, log)
+  })
+
+  await t.test('under Pod Security "restricted" upstream Contour and Envoy pods are injected by the chart\'s webhook and run: bootstrap-tls with the projected token, the Envoy pod Ready', async (t) => {
     const ns = await createContourNamespace(c, 'node-contour', { ...enabled, ...restricted })
+    // So that contour serve serves xDS to the Envoy pod below: Contour's CRDs and its upstream RBAC.
+    t.teardown(await grantContourServe(c, ns.namespace, log))
     // The upstream Deployment mounts its ConfigMap (an empty configuration is valid).
     await c.api.call('POST', `/api/v1/namespaces/${ns.namespace}/configmaps`, { metadata: { name: 'contour' }, data: { 'contour.yaml': '' } })
     const contourImage = await localImage('localhost/cti-contour')
@@ -92,6 +102,8 @@ if (clusterRun !== undefined) {
     const name = pod.metadata?.name ?? ''
     const created = await c.api.call<V1Pod>('POST', `/api/v1/namespaces/${ns.namespace}/pods`, pod)
     t.match(created.metadata?.annotations?.[Annotations.status], /^injected/, 'admitted and injected')
+    const admitted = await waitFor('the chart\'s webhook to log the admission', async () => ((await webhookLogs(c)).split('\n').find((l) => l.includes(`"namespace":"${ns.namespace}"`) && l.includes('"msg":"injected"'))), { timeoutMs: 30_000, log })
+    t.ok(admitted, 'injected by the chart\'s webhook on the node (the loopback one is stopped)')
     const running = await waitForPhase(c.api, ns.namespace, name, ['Running'], log, 120_000)
     const init = running.status?.initContainerStatuses?.find((s) => s.name === 'bootstrap-tls')
     t.equal(init?.state?.terminated?.exitCode, 0, 'bootstrap-tls exited 0 (the kubelet filled the optional Secret volumes)')
@@ -100,10 +112,17 @@ if (clusterRun !== undefined) {
     }
     const initLog = await c.kubectl(['-n', ns.namespace, 'logs', name, '-c', 'bootstrap-tls'])
     t.notMatch(initLog.stdout, /PRIVATE KEY/, 'no key material in the log')
+    const images = { contour: contourImage, envoy: await localImage('localhost/cti-envoy-standin') }
+    await t.test('the upstream Envoy pod (restricted securityContext, hostPorts dropped) runs beside it: the stand-in completes xDS over mutual TLS 1.3, the pod is Ready', (t) => testRestrictedEnvoy(t, c, ns.namespace, images, log))
   })
 
-  await t.test('the upstream contour.yaml as it ships (images retagged): Contour pods Ready, Envoy\'s init containers exit 0; no Envoy runs (its container has the busybox image and is not checked)', async (t) => {
-    await testContourQuickstart(t, c, { contour: await localImage('localhost/cti-contour'), envoy: busybox }, log)
+  await t.test('the upstream contour.yaml as it ships (images retagged), injected by the chart\'s webhook: Contour pods Ready, the Envoy pod Ready with the Envoy stand-in completing xDS over mutual TLS 1.3', async (t) => {
+    await testContourQuickstart(t, c, { contour: await localImage('localhost/cti-contour'), envoy: await localImage('localhost/cti-envoy-standin') }, log, { rbac: 'chart' })
+  })
+
+  await t.test('failure policy: with the chart\'s webhook scaled to zero a Contour pod in an enabled namespace is refused; scaled back, admitted', async (t) => {
+    const ns = await c.createNamespace('node-fail', enabled)
+    await testFailurePolicyOnNode(t, c, ns, log)
   })
 
   await t.test('down leaves nothing behind', async (t) => {

@@ -1,10 +1,12 @@
 // The node's network namespace: the whole cluster (apiserver included) runs inside it, so no
 // packet can leave the machine. It has loopback, one veth to the host (10.250.<n>.0/30, the
-// only way in, for kubectl and the tests) and the pods' bridge; no default route. Forwarding
+// only way in, for kubectl and the tests) and the pods' bridge; no default route (the Service
+// range goes to loopback, for kube-proxy's DNAT). Forwarding
 // towards the veth is dropped, so pods cannot reach the host either.
 import { createHash } from 'node:crypto'
 import { access } from 'node:fs/promises'
 import { inNetns, mustRun, runCommand } from './exec.ts'
+import { SERVICE_CIDR } from '../components.ts'
 
 export interface NodeNet {
   /** `ip netns` name; its file is /run/netns/<name>. */
@@ -70,6 +72,11 @@ export async function ensureNodeNet(net: NodeNet, stateDir: string): Promise<voi
   const nodeAddrs = await mustRun(ns(['ip', '-4', '-o', 'addr', 'show', 'dev', net.nodeVeth]))
   if (!nodeAddrs.includes(`${net.address}/30`)) await mustRun(ns(['ip', 'addr', 'add', `${net.address}/30`, 'dev', net.nodeVeth]))
   await mustRun(ns(['ip', 'link', 'set', net.nodeVeth, 'up']))
+  // The node's own processes (the apiserver calling a webhook's Service) connect to ClusterIPs:
+  // without a route to them connect() fails before kube-proxy's DNAT can rewrite the address.
+  // Through loopback, from the node's address: DNAT then reroutes to the pod on the bridge, and a
+  // ClusterIP nobody serves loops inside the namespace until its TTL runs out.
+  await mustRun(ns(['ip', 'route', 'replace', SERVICE_CIDR, 'dev', 'lo', 'src', net.address]))
   // Pods route everything to the bridge; nothing of theirs may cross the veth to the host.
   const rule = ['FORWARD', '-o', net.nodeVeth, '-j', 'DROP']
   if ((await runCommand(ns(['iptables', '-w', '-C', ...rule]))).code !== 0) await mustRun(ns(['iptables', '-w', '-I', ...rule]))

@@ -1,0 +1,3 @@
+module cti.local/envoy-standin
+
+go 1.26
