@@ -44,7 +44,9 @@ export function buildInitContainer(
       { name: 'CONTOUR_TLS_ROTATE', valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${Annotations.rotate}']` } } },
     ],
     // Generating an RSA 2048 set is a short burst of CPU; waiting for the kubelet costs nothing.
-    resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '500m', memory: '128Mi' } },
+    // A sidecar's startup probe is a second Node process in the same cgroup (about 55 MB while it
+    // runs), possibly beside the first start's key generation (about 65 MB): more room, same request.
+    resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '500m', memory: sidecar ? '192Mi' : '128Mi' } },
     // Passes Pod Security "restricted" even in a pod that sets no securityContext of its own.
     securityContext: {
       allowPrivilegeEscalation: false,

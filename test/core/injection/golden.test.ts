@@ -140,14 +140,19 @@ const SIDECAR_CASES = [
   'v1.33.6--03-contour--deployment-contour',
 ] as const
 
-/** The init-mode pod a sidecar-mode pod must equal once its sidecar fields are taken away. */
-function withoutSidecar(pod: V1Pod): V1Pod {
+/**
+ * A pod without what distinguishes the modes in bootstrap-tls: the sidecar fields and the memory
+ * limit (a sidecar's probe runs a second Node in its cgroup). A sidecar-mode pod must then equal
+ * the init-mode pod.
+ */
+function withoutModeFields(pod: V1Pod): V1Pod {
   const copy = structuredClone(pod)
   const init = copy.spec?.initContainers?.[0]
   if (init !== undefined) {
     delete init.restartPolicy
     delete init.startupProbe
     init.args = init.args?.filter((arg) => arg !== '--sidecar')
+    delete init.resources?.limits?.memory
   }
   return copy
 }
@@ -177,7 +182,9 @@ t.test('sidecar mode', async (t) => {
       if (role === 'envoy') t.same(sidecarOut, initOut, 'an Envoy pod is the same in both modes')
       else {
         t.notSame(sidecarOut, initOut, 'a Contour pod differs between the modes')
-        t.same(withoutSidecar(sidecarOut), initOut, 'and only by the sidecar fields of bootstrap-tls')
+        t.same(withoutModeFields(sidecarOut), withoutModeFields(initOut), 'and only by the sidecar fields and memory limit of bootstrap-tls')
+        const limits = (pod: V1Pod): unknown => pod.spec?.initContainers?.[0]?.resources?.limits?.memory
+        t.same([limits(initOut), limits(sidecarOut)], ['128Mi', '192Mi'], 'room for the probe\'s Node beside the sidecar\'s')
       }
       const skipped = { outcome: 'skipped', reason: 'already-injected', patch: [], warnings: [] }
       t.same(injectPod(initOut, sidecarSettings), skipped, 'a pod injected in init mode gets no patch in sidecar mode')
