@@ -102,6 +102,7 @@ if (clusterRun !== undefined) {
     t.notMatch(initLog.stdout, /PRIVATE KEY/, 'no key material in the log')
   })
 
+  await t.test('sidecar mode: contour waits for the startup probe, the sidecar stays and is restarted alone', async (t) => (await import('./sidecar.ts')).testSidecarOnNode(t, c, log))
   await t.test('the upstream contour.yaml as it ships (images retagged): Contour pods Ready, Envoy\'s init containers exit 0; no Envoy runs (its container has the busybox image and is not checked)', async (t) => {
     await testContourQuickstart(t, c, { contour: await localImage('localhost/cti-contour'), envoy: busybox }, log)
   })
