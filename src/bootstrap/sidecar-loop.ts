@@ -67,7 +67,8 @@ export async function runSidecarLoop(opts: SidecarLoopOptions): Promise<void> {
     const { ensured } = result
     if (ensured.outcome === 'used' && ensured.fingerprint === fingerprint) continue
     for (const line of lines) log(line)
-    log(`sidecar: the set changed (${ensured.outcome}): ${fingerprint.slice(0, 16)} -> ${ensured.fingerprint.slice(0, 16)}; the kubelet refreshes the mounted files on its next sync`)
+    const how = ensured.outcome === 'used' ? 'replaced by another pod' : ensured.outcome
+    log(`sidecar: the set changed (${how}): ${fingerprint.slice(0, 16)} -> ${ensured.fingerprint.slice(0, 16)}; the kubelet refreshes the mounted files on its next sync`)
     fingerprint = ensured.fingerprint
   }
   log('sidecar: stopped by a signal; exiting')

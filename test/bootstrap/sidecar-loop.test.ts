@@ -150,7 +150,7 @@ t.test('adopts a rotation another pod made for a new rotate token, and never rot
   t.equal(caFingerprint(mem), rotated.fingerprint, 'the Secrets still hold the rotated set')
   const changed = log.filter((l) => l.startsWith('sidecar: the set changed'))
   t.equal(changed.length, 1, 'the change is logged once', { log })
-  t.match(changed[0], new RegExp(`-> ${rotated.fingerprint.slice(0, 16)}`))
+  t.match(changed[0], new RegExp(`^sidecar: the set changed \\(replaced by another pod\\): ${fingerprintSet(initial).slice(0, 16)} -> ${rotated.fingerprint.slice(0, 16)}`))
 })
 
 t.test('survives a failing API: logs, retries sooner with backoff, never exits', async (t) => {
