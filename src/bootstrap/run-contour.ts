@@ -13,7 +13,7 @@ import { loadApiTarget } from '../kube/api-target.ts'
 import { createHttpsSecretStore, type ClosableSecretStore } from '../kube/https-secret-store.ts'
 import type { BootstrapConfig } from './config.ts'
 import type { BootstrapContext } from './context.ts'
-import { ensureSecrets, type EnsureOptions } from './ensure-secrets.ts'
+import { ensureSecrets, type EnsuredSecrets, type EnsureOptions } from './ensure-secrets.ts'
 import { certgenNamesFor, type SecretNames } from './secret-model.ts'
 import { runSidecarLoop, type PassOptions } from './sidecar-loop.ts'
 import { exactMaterialProbe, waitForFiles, waitOptionsFor } from './wait-for-files.ts'
@@ -64,13 +64,12 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
     // No CA Secret: a new set is likely, so node-forge loads while the leaves are read.
     prepareIssue: () => void loadIssuer().catch(() => undefined),
   }
-  // Only the fingerprint outlives the first pass: a sidecar runs for months, with no Secret data held.
-  const fingerprint = await ensureAndWait(config, ctx, { ...pass, deadline }, store)
+  const first = await ensureAndWait(config, ctx, { ...pass, deadline }, store)
   early = undefined // an early set the Secrets did not need must not stay in memory (keys and all)
-  if (fingerprint === undefined || !config.sidecar) return
+  if (first === undefined || !config.sidecar) return
   await runSidecarLoop({
     pass,
-    fingerprint,
+    first,
     pollIntervalMs: config.pollIntervalMs,
     passTimeoutMs: config.waitTimeoutMs,
     clock,
@@ -80,8 +79,8 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
   })
 }
 
-/** The first pass and the wait for this pod's mounts; the set's fingerprint, or undefined with --secrets-only. */
-async function ensureAndWait(config: ContourConfig, ctx: BootstrapContext, options: EnsureOptions, store: ClosableSecretStore): Promise<string | undefined> {
+/** The first pass and the wait for this pod's mounts; its result, or undefined with --secrets-only. */
+async function ensureAndWait(config: ContourConfig, ctx: BootstrapContext, options: EnsureOptions, store: ClosableSecretStore): Promise<EnsuredSecrets | undefined> {
   const { log } = ctx
   const { ca, contour, envoy } = config.secretNames
   // Idle keep-alive connections are closed once the Secrets are settled, whatever the outcome.
@@ -99,7 +98,7 @@ async function ensureAndWait(config: ContourConfig, ctx: BootstrapContext, optio
   const why = config.colocated ? ' (--colocated)' : withEnvoy ? ` (${join(config.tlsDir, 'envoy')} exists: co-located pod)` : ''
   log(`waiting for ${mounts.map((m) => m.dir).join(', ')} to hold the Secrets' material${why}`)
   await waitForFiles('the mounted Secrets', exactMaterialProbe(mounts), waitOptionsFor(ctx, options.deadline, config.waitTimeoutMs))
-  return ensured.fingerprint
+  return ensured
 }
 
 function optionalCertgen(names: SecretNames | undefined): { certgenNames?: SecretNames } {

@@ -1,7 +1,7 @@
 // `bootstrap-tls --role=contour --sidecar` in process against the fake apiserver (HTTPS, the real
 // node:https store) with a fake kubelet projecting the Secrets: the first pass creates the set and
-// waits for the mounts, then the process stays, polls with GETs only, renews a set that an admin
-// replaced by one due for renewal, keeps --probe passing, and exits 0 on SIGTERM.
+// waits for the mounts, then the process stays, polls with GETs only, carries out a rotate request
+// an admin put on the CA Secret (trust, then leaves), keeps --probe passing, exits 0 on SIGTERM.
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,10 +9,10 @@ import t from 'tap'
 import { ExitCodes } from '../../src/bootstrap/exit-codes.ts'
 import { runBootstrapTls } from '../../src/bootstrap/main.ts'
 import { startFakeApiServer } from '../helpers/fake-apiserver.ts'
-import { renewalDueSet } from './cert-fixtures.ts'
 import { startFakeKubelet } from './fake-kubelet.ts'
 import { recordingIO } from './fake-io.ts'
-import { DEFAULT_NAMES, seedSet, secretAdmin } from './secret-admin.ts'
+import { RequestAnnotations } from '../../src/bootstrap/secret-model.ts'
+import { DEFAULT_NAMES, secretAdmin } from './secret-admin.ts'
 
 const api = await startFakeApiServer()
 t.teardown(() => api.close())
@@ -25,7 +25,7 @@ async function until(what: string, ok: () => boolean, timeoutMs = 20_000): Promi
   }
 }
 
-t.test('stays after the first pass, renews while running, exits 0 on SIGTERM', async (t) => {
+t.test('stays after the first pass, rotates on request while running, exits 0 on SIGTERM', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'sidecar-role-'))
   const kubeconfig = await api.writeKubeconfig(dir)
   const namespace = 'sidecar'
@@ -35,7 +35,7 @@ t.test('stays after the first pass, renews while running, exits 0 on SIGTERM', a
   t.teardown(() => kubelet.stop())
   const stop = new AbortController()
   const io = recordingIO({}, stop.signal)
-  const running = runBootstrapTls(['--role=contour', '--sidecar', '--poll-interval=150ms', `--kubeconfig=${kubeconfig}`, `--namespace=${namespace}`, `--tls-dir=${tls}`, '--wait-timeout=20s'], io, { pollMs: 20 })
+  const running = runBootstrapTls(['--role=contour', '--sidecar', '--poll-interval=150ms', '--propagation-delay=300ms', `--kubeconfig=${kubeconfig}`, `--namespace=${namespace}`, `--tls-dir=${tls}`, '--wait-timeout=20s'], io, { pollMs: 20 })
   let exited: number | undefined
   void running.then((code) => (exited = code))
 
@@ -48,13 +48,14 @@ t.test('stays after the first pass, renews while running, exits 0 on SIGTERM', a
   t.same([...new Set(polls.map((r) => r.verb))], ['get'], 'steady state: GETs only')
   t.notMatch(io.err().split('sidecar: the set is in place')[1] ?? '', /using the existing set/, 'passes that change nothing log nothing')
 
-  // An admin (or a restore) puts back a set that is due for renewal: the next pass renews it.
-  const due = await renewalDueSet('sidecar')
-  await seedSet(admin, due)
-  await until('renewed', () => /sidecar: the set changed \(renewed\)/.test(io.err()))
-  // The admin's three writes are not atomic: a pass may see them half-done (no valid set) or done (due).
-  t.match(io.err(), /writing a new set: the (set is due for renewal|Secrets hold no valid set)/)
-  // The kubelet brings the renewed set to the mounts; the startup probe's check passes on them.
+  // `kubectl annotate secret contour-ca contour-tls-injection/rotate=now`: one write, seen on the next poll.
+  const ca = await admin.get(DEFAULT_NAMES.ca)
+  if (ca?.metadata === undefined) return t.fail('no CA Secret')
+  await admin.put({ ...ca, metadata: { ...ca.metadata, annotations: { ...ca.metadata.annotations, [RequestAnnotations.rotate]: 'now' } } })
+  await until('staged', () => /sidecar: the set changed \(staged\)/.test(io.err()))
+  await until('switched', () => /sidecar: the set changed \(switched\)/.test(io.err()))
+  t.pass('the rotate request was carried out in phases while the pod ran: trust, then the leaves')
+  // The kubelet brings the rotated set to the mounts; the startup probe's check passes on them.
   const probe = recordingIO()
   let probed: number = ExitCodes.NOT_READY
   for (let i = 0; i < 100 && probed !== ExitCodes.OK; i++) {
