@@ -1,6 +1,6 @@
 // `--role=contour`: make sure the three Secrets hold one usable set, then wait until this pod's
-// mounts hold exactly that material; with --sidecar, then keep ensuring it (sidecar-loop.ts). Loaded lazily by main.ts. It talks to the API over
-// node:https (src/kube/https-secret-store.ts); @kubernetes/client-node is loaded only for
+// mounts hold exactly that material; with --sidecar, keep ensuring it (sidecar-loop.ts). Loaded
+// lazily by main.ts. It talks to the API over node:https (src/kube/https-secret-store.ts); @kubernetes/client-node is loaded only for
 // kubeconfig shapes that need it (exec, auth-provider...), and node-forge only when a new set
 // is issued: checking an existing set needs neither (see test/bootstrap/contour-role-imports.test.ts).
 import { stat } from 'node:fs/promises'

@@ -1,7 +1,7 @@
 // Sidecar mode on the real node: a v1.33.6 Contour pod as the webhook injects it with
 // bootstrapMode sidecar (the injection engine itself, applied here: this cluster's webhook runs in
-// init mode, and a second webhook cannot be reached from inside the node's network namespace), in
-// an unlabelled namespace under Pod Security "restricted". The kubelet holds `contour` back until
+// init mode; admission by a sidecar-mode webhook is the e2e suite's 5b), in an unlabelled
+// namespace under Pod Security "restricted". The kubelet holds `contour` back until
 // bootstrap-tls's exec startup probe (`bootstrap-tls --probe` in the product image, no shell)
 // passes, keeps the sidecar running beside it, and restarts it when it is killed (SIGKILL through
 // the node's containerd) while `contour` keeps running untouched.
