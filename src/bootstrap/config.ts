@@ -10,6 +10,9 @@ export const FLAG_SPECS = {
   'out-dir': { type: 'string', help: 'write a fresh set of PEM files to DIR (offline, no cluster) instead of --role' },
   force: { type: 'boolean', help: 'with --out-dir: replace existing files' },
   'tls-dir': { type: 'string', default: '/etc/tls', help: 'root of the mounts <dir>/contour, <dir>/envoy, <dir>/ca' },
+  probe: { type: 'boolean', help: 'check once that the mounted files under --tls-dir hold a valid set and exit 0, else non-zero with what is missing (the sidecar\'s startup probe; no API call, no waiting)' },
+  sidecar: { type: 'boolean', help: 'contour role: after the set is in place, keep running and ensure it again every --poll-interval (renewal and rotation while the pod runs); exit 0 on SIGTERM' },
+  'poll-interval': { type: 'string', default: '10m', help: '--sidecar: pause between checks of the Secrets, jittered by +-20% (e.g. 10m, 600s)' },
   'secrets-only': { type: 'boolean', help: 'contour role: ensure the Secrets and exit without waiting for mounts (Helm pre-install hook, jobs)' },
   colocated: { type: 'boolean', help: 'contour role: also wait for <tls-dir>/envoy (implied when that directory exists)' },
   namespace: { type: 'string', env: 'POD_NAMESPACE', help: 'namespace of the Secrets (else the service account namespace file)' },
@@ -29,7 +32,7 @@ export const FLAG_SPECS = {
 } as const satisfies Record<string, FlagSpec>
 
 export const HELP = formatHelp(
-  'Usage: contour-tls-injector bootstrap-tls --role=contour|envoy [flags]\n       contour-tls-injector bootstrap-tls --out-dir=DIR [--force] [flags]',
+  'Usage: contour-tls-injector bootstrap-tls --role=contour|envoy [flags]\n       contour-tls-injector bootstrap-tls --role=contour --sidecar [--poll-interval=10m] [flags]\n       contour-tls-injector bootstrap-tls --probe [--tls-dir=DIR] [--colocated]\n       contour-tls-injector bootstrap-tls --out-dir=DIR [--force] [flags]',
   FLAG_SPECS,
 )
 
@@ -44,12 +47,16 @@ export type BootstrapConfig =
   | { readonly mode: 'help' }
   | { readonly mode: 'out-dir'; readonly outDir: string; readonly force: boolean; readonly namespace: string | undefined; readonly issue: IssueSettings }
   | { readonly mode: 'envoy'; readonly tlsDir: string; readonly waitTimeoutMs: number }
+  | { readonly mode: 'probe'; readonly tlsDir: string; readonly colocated: boolean }
   | {
       readonly mode: 'contour'
       readonly tlsDir: string
       readonly waitTimeoutMs: number
       readonly colocated: boolean
       readonly secretsOnly: boolean
+      /** Keep running after the set is in place and ensure it every pollIntervalMs (jittered). */
+      readonly sidecar: boolean
+      readonly pollIntervalMs: number
       readonly namespace: string | undefined
       readonly kubeconfig: string | undefined
       readonly secretNames: SecretNames
@@ -69,6 +76,10 @@ export function parseBootstrapConfig(args: string[], env: Readonly<Record<string
   }
   const role = str('role')
   const outDir = str('out-dir')
+  if (values.probe === true) {
+    if (role !== undefined || outDir !== undefined) usage('--probe takes neither --role nor --out-dir')
+    return Object.freeze({ mode: 'probe', tlsDir: str('tls-dir') ?? '/etc/tls', colocated: values.colocated === true })
+  }
   if (outDir !== undefined && role !== undefined) usage('give either --role or --out-dir, not both')
   if (outDir === undefined && role === undefined) usage('--role=contour, --role=envoy or --out-dir=DIR is required')
   if (values.force === true && outDir === undefined) usage('--force only applies to --out-dir')
@@ -86,6 +97,9 @@ export function parseBootstrapConfig(args: string[], env: Readonly<Record<string
   const tlsDir = str('tls-dir') ?? '/etc/tls'
   const waitTimeoutMs = parseDuration('wait-timeout', str('wait-timeout') ?? '300s')
   if (values['secrets-only'] === true && role !== 'contour') usage('--secrets-only only applies to --role=contour')
+  if (values.sidecar === true && role !== 'contour') usage('--sidecar only applies to --role=contour')
+  if (values.sidecar === true && values['secrets-only'] === true) usage('--sidecar and --secrets-only exclude each other')
+  const pollIntervalMs = parseDuration('poll-interval', str('poll-interval') ?? '10m')
   if (role === 'envoy') return Object.freeze({ mode: 'envoy', tlsDir, waitTimeoutMs })
   if (role !== 'contour') usage(`--role must be contour or envoy (got "${role}")`)
   const secretNames = {
@@ -102,6 +116,8 @@ export function parseBootstrapConfig(args: string[], env: Readonly<Record<string
     waitTimeoutMs,
     colocated: values.colocated === true,
     secretsOnly: values['secrets-only'] === true,
+    sidecar: values.sidecar === true,
+    pollIntervalMs,
     namespace: str('namespace'),
     kubeconfig: str('kubeconfig'),
     secretNames: Object.freeze(secretNames),

@@ -20,6 +20,8 @@ export const ExitCodes = {
   CONFIG: 7,
   /** --out-dir: a file of the layout exists already and --force was not given. */
   OUT_DIR_EXISTS: 8,
+  /** --probe: the mounted files do not hold a valid set (yet). */
+  NOT_READY: 9,
   /** SIGTERM or SIGINT arrived while waiting. */
   INTERRUPTED: 130,
 } as const
@@ -36,6 +38,7 @@ export const BootstrapErrorCodes = {
   ERR_API_UNAVAILABLE: 'ERR_API_UNAVAILABLE',
   ERR_API: 'ERR_API',
   ERR_OUT_DIR_EXISTS: 'ERR_OUT_DIR_EXISTS',
+  ERR_NOT_READY: 'ERR_NOT_READY',
   ERR_INTERRUPTED: 'ERR_INTERRUPTED',
 } as const
 export type BootstrapErrorCode = (typeof BootstrapErrorCodes)[keyof typeof BootstrapErrorCodes]
@@ -51,6 +54,7 @@ const EXIT_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   ERR_FOREIGN_SECRET: ExitCodes.FOREIGN_SECRET,
   ERR_API_UNAVAILABLE: ExitCodes.API_UNAVAILABLE,
   ERR_OUT_DIR_EXISTS: ExitCodes.OUT_DIR_EXISTS,
+  ERR_NOT_READY: ExitCodes.NOT_READY,
   ERR_INTERRUPTED: ExitCodes.INTERRUPTED,
 }
 

@@ -1,5 +1,5 @@
 // `contour-tls-injector bootstrap-tls`: parses the flags, runs one role, maps errors to exit
-// codes. The contour role and --out-dir are imported lazily: the envoy role must not load
+// codes. The contour role and --out-dir are imported lazily: the envoy role and --probe must not load
 // @kubernetes/client-node or node-forge (see test/bootstrap/envoy-role.test.ts).
 import type { CliIO } from '../cli/io.ts'
 import { systemClock } from './clock.ts'
@@ -8,6 +8,7 @@ import type { BootstrapContext, BootstrapDeps } from './context.ts'
 import { exitCodeFor, ExitCodes } from './exit-codes.ts'
 import { createLog } from './log.ts'
 import { runEnvoyRole } from './run-envoy.ts'
+import { runProbe } from './run-probe.ts'
 
 export type { BootstrapDeps }
 
@@ -22,6 +23,9 @@ export async function runBootstrapTls(args: string[], io: CliIO, deps: Bootstrap
         return ExitCodes.OK
       case 'envoy':
         await runEnvoyRole(config, ctx)
+        break
+      case 'probe':
+        await runProbe(config, ctx)
         break
       case 'contour':
         await (await import('./run-contour.ts')).runContourRole(config, ctx)

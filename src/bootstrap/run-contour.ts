@@ -1,6 +1,6 @@
 // `--role=contour`: make sure the three Secrets hold one usable set, then wait until this pod's
-// mounts hold exactly that material. Loaded lazily by main.ts. It talks to the API over
-// node:https (src/kube/https-secret-store.ts); @kubernetes/client-node is loaded only for
+// mounts hold exactly that material; with --sidecar, keep ensuring it (sidecar-loop.ts). Loaded
+// lazily by main.ts. It talks to the API over node:https (src/kube/https-secret-store.ts); @kubernetes/client-node is loaded only for
 // kubeconfig shapes that need it (exec, auth-provider...), and node-forge only when a new set
 // is issued: checking an existing set needs neither (see test/bootstrap/contour-role-imports.test.ts).
 import { stat } from 'node:fs/promises'
@@ -10,11 +10,12 @@ import { fingerprintSet } from '../core/certs/fingerprint.ts'
 import { resolveIssueOptions } from '../core/certs/issue-options.ts'
 import type { CertificateSet, IssueOptions } from '../core/certs/types.ts'
 import { loadApiTarget } from '../kube/api-target.ts'
-import { createHttpsSecretStore } from '../kube/https-secret-store.ts'
+import { createHttpsSecretStore, type ClosableSecretStore } from '../kube/https-secret-store.ts'
 import type { BootstrapConfig } from './config.ts'
 import type { BootstrapContext } from './context.ts'
-import { ensureSecrets } from './ensure-secrets.ts'
+import { ensureSecrets, type EnsuredSecrets, type EnsureOptions } from './ensure-secrets.ts'
 import { certgenNamesFor, type SecretNames } from './secret-model.ts'
+import { runSidecarLoop, type PassOptions } from './sidecar-loop.ts'
 import { exactMaterialProbe, waitForFiles, waitOptionsFor } from './wait-for-files.ts'
 
 type ContourConfig = Extract<BootstrapConfig, { mode: 'contour' }>
@@ -44,8 +45,8 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
     early = undefined
     return set
   }
-  // Idle keep-alive connections are closed once the Secrets are settled, whatever the outcome.
-  const ensured = await ensureSecrets({
+  // Built once: the sidecar's later passes reuse it, each with a deadline of its own.
+  const pass: PassOptions = {
     store,
     names: config.secretNames,
     rotateToken: config.rotateToken,
@@ -53,7 +54,6 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
     check: (set) => checkCertificateSet(set, { now: new Date(clock.now()) }),
     fingerprint: fingerprintSet,
     clock,
-    deadline,
     log,
     signal: ctx.signal,
     takeoverAfterMs: ctx.takeoverAfterMs,
@@ -63,11 +63,31 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
     progressEveryMs: ctx.progressEveryMs,
     // No CA Secret: a new set is likely, so node-forge loads while the leaves are read.
     prepareIssue: () => void loadIssuer().catch(() => undefined),
-  }).finally(() => store.close())
+  }
+  const first = await ensureAndWait(config, ctx, { ...pass, deadline }, store)
+  early = undefined // an early set the Secrets did not need must not stay in memory (keys and all)
+  if (first === undefined || !config.sidecar) return
+  await runSidecarLoop({
+    pass,
+    first,
+    pollIntervalMs: config.pollIntervalMs,
+    passTimeoutMs: config.waitTimeoutMs,
+    clock,
+    log,
+    signal: ctx.signal,
+    afterPass: () => store.close(),
+  })
+}
 
+/** The first pass and the wait for this pod's mounts; its result, or undefined with --secrets-only. */
+async function ensureAndWait(config: ContourConfig, ctx: BootstrapContext, options: EnsureOptions, store: ClosableSecretStore): Promise<EnsuredSecrets | undefined> {
+  const { log } = ctx
+  const { ca, contour, envoy } = config.secretNames
+  // Idle keep-alive connections are closed once the Secrets are settled, whatever the outcome.
+  const ensured = await ensureSecrets(options).finally(() => store.close())
   if (config.secretsOnly) {
     log('--secrets-only: the Secrets hold a valid set; not waiting for mounts')
-    return
+    return undefined
   }
   const withEnvoy = config.colocated || (await isDirectory(join(config.tlsDir, 'envoy')))
   const mounts = [
@@ -77,7 +97,8 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
   ]
   const why = config.colocated ? ' (--colocated)' : withEnvoy ? ` (${join(config.tlsDir, 'envoy')} exists: co-located pod)` : ''
   log(`waiting for ${mounts.map((m) => m.dir).join(', ')} to hold the Secrets' material${why}`)
-  await waitForFiles('the mounted Secrets', exactMaterialProbe(mounts), waitOptionsFor(ctx, deadline, config.waitTimeoutMs))
+  await waitForFiles('the mounted Secrets', exactMaterialProbe(mounts), waitOptionsFor(ctx, options.deadline, config.waitTimeoutMs))
+  return ensured
 }
 
 function optionalCertgen(names: SecretNames | undefined): { certgenNames?: SecretNames } {

@@ -1,12 +1,12 @@
 // Polls until the mounted files are ready, printing progress, and fails with ERR_WAIT_TIMEOUT.
-// Imports node:fs and the check module only: the Envoy role runs this at every pod start.
+// Imports node:fs and the check module only (through mounted-pair.ts): the Envoy role runs this at every pod start.
 import { join } from 'node:path'
-import { checkLeafPair } from '../core/certs/check-set.ts'
 import { InjectorError } from '../errors.ts'
 import type { Clock } from './clock.ts'
 import type { BootstrapContext } from './context.ts'
 import { formatDuration } from './duration.ts'
 import { BootstrapErrorCodes } from './exit-codes.ts'
+import { checkMountedPair } from './mounted-pair.ts'
 import { readMount } from './read-mount.ts'
 
 export type ProbeResult = { readonly ready: true; readonly note?: string } | { readonly ready: false; readonly detail: string }
@@ -76,19 +76,5 @@ export function exactMaterialProbe(mounts: ReadonlyArray<{ readonly dir: string;
 
 /** Envoy role: <tls-dir>/envoy holds a client certificate and key that <tls-dir>/ca/ca.crt verifies. */
 export function envoyPairProbe(tlsDir: string, now: () => Date): Probe {
-  return async () => {
-    const envoy = await readMount(join(tlsDir, 'envoy'), ['tls.crt', 'tls.key'])
-    if (!envoy.ok) return { ready: false, detail: envoy.detail }
-    const ca = await readMount(join(tlsDir, 'ca'), ['ca.crt'])
-    if (!ca.ok) return { ready: false, detail: ca.detail }
-    const text = (b: Buffer | undefined): string => b?.toString('utf8') ?? ''
-    const result = checkLeafPair(
-      { caCert: text(ca.files['ca.crt']), cert: text(envoy.files['tls.crt']), key: text(envoy.files['tls.key']) },
-      { usage: 'client', now: now() },
-    )
-    if (result.ok) return { ready: true }
-    // Inside the renewal window the pair still works; the Contour role renews it.
-    if (result.reason === 'renewal-due') return { ready: true, note: `the mounted Envoy certificate is due for renewal (${result.detail})` }
-    return { ready: false, detail: `the files under ${tlsDir} are not a valid Envoy pair yet (${result.reason}: ${result.detail})` }
-  }
+  return () => checkMountedPair(tlsDir, 'envoy', { now: now() })
 }

@@ -4,7 +4,17 @@ import { isIP } from 'node:net'
 import { InjectorError } from '../errors.ts'
 import { formatHelp, parseFlags, type FlagSpec } from '../cli/parse-flags.ts'
 import type { SelfModeSettings } from '../serving-cert/start-self.ts'
-import { DEFAULT_EXISTING_TLS, DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, ExistingTlsPolicies, type ExistingTlsPolicy, type InjectionSettings } from '../core/injection/types.ts'
+import {
+  BootstrapModes,
+  DEFAULT_BOOTSTRAP_MODE,
+  DEFAULT_EXISTING_TLS,
+  DEFAULT_MOUNT_ROOT,
+  DEFAULT_SECRET_NAMES,
+  ExistingTlsPolicies,
+  type BootstrapMode,
+  type ExistingTlsPolicy,
+  type InjectionSettings,
+} from '../core/injection/types.ts'
 import { DEFAULT_IMAGE, VERSION } from '../version.ts'
 import { DEFAULT_SERVICE_NAME, DEFAULT_SERVING_LIFETIME_DAYS, DEFAULT_SERVING_SECRET, DEFAULT_WEBHOOK_CONFIGURATION } from '../serving-cert/types.ts'
 
@@ -29,6 +39,7 @@ export const webhookFlags = {
   'envoy-secret': { type: 'string', env: 'CONTOUR_TLS_INJECTOR_ENVOY_SECRET', default: DEFAULT_SECRET_NAMES.envoy, help: 'Secret with the Envoy client certificate' },
   'ca-secret': { type: 'string', env: 'CONTOUR_TLS_INJECTOR_CA_SECRET', default: DEFAULT_SECRET_NAMES.ca, help: 'Secret with the CA certificate' },
   'existing-tls': { type: 'string', env: 'CONTOUR_TLS_INJECTOR_EXISTING_TLS', default: DEFAULT_EXISTING_TLS, help: 'TLS that pods already have: certgen (take over contour certgen\'s Secrets contourcert<S>, envoycert<S>, cacert<S>), all (any complete TLS on Secret volumes) or keep (never take over)' },
+  'bootstrap-mode': { type: 'string', env: 'CONTOUR_TLS_INJECTOR_BOOTSTRAP_MODE', default: DEFAULT_BOOTSTRAP_MODE, help: 'How Contour pods run bootstrap-tls: init (an init container that exits; renewal at pod start) or sidecar (a native sidecar with a startup probe that renews while the pod runs; Kubernetes >= 1.29). Envoy pods are the same in both' },
   'mount-root': { type: 'string', env: 'CONTOUR_TLS_INJECTOR_MOUNT_ROOT', default: DEFAULT_MOUNT_ROOT, help: 'Directory under which the three Secret volumes are mounted' },
   'drain-seconds': { type: 'string', env: 'CONTOUR_TLS_INJECTOR_DRAIN_SECONDS', default: '15', help: 'After SIGTERM: seconds to keep serving while readiness reports not ready' },
   'log-level': { type: 'string', env: 'CONTOUR_TLS_INJECTOR_LOG_LEVEL', default: 'info', help: 'fatal, error, warn, info, debug or trace' },
@@ -90,12 +101,14 @@ export function parseWebhookConfig(args: string[], env: Readonly<Record<string, 
   if (!mountRoot.startsWith('/') || mountRoot.includes('..') || mountRoot.includes(':')) throw configError('mount-root', 'must be an absolute path without ".." or ":"')
   const existingTls = str('existing-tls') ?? DEFAULT_EXISTING_TLS
   if (!isExistingTlsPolicy(existingTls)) throw configError('existing-tls', `must be one of ${ExistingTlsPolicies.join(', ')} (got "${existingTls}")`)
+  const bootstrapMode = str('bootstrap-mode') ?? DEFAULT_BOOTSTRAP_MODE
+  if (!isBootstrapMode(bootstrapMode)) throw configError('bootstrap-mode', `must be one of ${BootstrapModes.join(', ')} (got "${bootstrapMode}")`)
   const hostGiven = args.some((a) => a === '--host' || a.startsWith('--host=')) || env.CONTOUR_TLS_INJECTOR_HOST !== undefined
   return Object.freeze({
     host: dev && !hostGiven ? '127.0.0.1' : (str('host') ?? '0.0.0.0'),
     port,
     tls: self !== undefined ? self : dev ? { mode: 'dev' as const, dir: str('dev-cert-dir') } : { mode: 'files' as const, certFile: certFile ?? '', keyFile: keyFile ?? '' },
-    injection: Object.freeze({ image, imagePullPolicy: pull, secretNames: Object.freeze(secretNames), mountRoot, version: VERSION, existingTls }),
+    injection: Object.freeze({ image, imagePullPolicy: pull, secretNames: Object.freeze(secretNames), mountRoot, version: VERSION, existingTls, bootstrapMode }),
     drainMs: drainSeconds * 1000,
     logLevel,
     help: values.help === true,
@@ -141,6 +154,10 @@ function parseSelfMode(str: (name: keyof typeof webhookFlags) => string | undefi
 
 function isExistingTlsPolicy(v: string): v is ExistingTlsPolicy {
   return (ExistingTlsPolicies as readonly string[]).includes(v)
+}
+
+function isBootstrapMode(v: string): v is BootstrapMode {
+  return (BootstrapModes as readonly string[]).includes(v)
 }
 
 function isPullPolicy(v: string): v is (typeof PULL_POLICIES)[number] {

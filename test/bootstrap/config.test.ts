@@ -40,6 +40,15 @@ t.test('contour role: defaults, flags and environment', async (t) => {
   t.match(custom, { namespace: 'x', tlsDir: '/t', waitTimeoutMs: 300_000, colocated: true, secretNames: { contour: 'a', envoy: 'b', ca: 'c' }, rotateToken: '', issue: { extraSans: ['a.example', '10.0.0.1'] } })
 })
 
+t.test('--sidecar and --poll-interval; --probe', async (t) => {
+  t.match(parseBootstrapConfig(['--role=contour'], {}), { mode: 'contour', sidecar: false, pollIntervalMs: 600_000 }, 'not a sidecar by default; 10m between checks')
+  t.match(parseBootstrapConfig(['--role=contour', '--sidecar', '--poll-interval=90s'], {}), { mode: 'contour', sidecar: true, pollIntervalMs: 90_000 })
+  const probe = parseBootstrapConfig(['--probe', '--tls-dir=/t', '--colocated'], {})
+  t.same(probe, { mode: 'probe', tlsDir: '/t', colocated: true })
+  t.ok(Object.isFrozen(probe))
+  t.same(parseBootstrapConfig(['--probe'], {}), { mode: 'probe', tlsDir: '/etc/tls', colocated: false })
+})
+
 t.test('usage and configuration errors have stable codes', async (t) => {
   const cases: Array<[string[], string]> = [
     [[], 'ERR_USAGE'],
@@ -53,6 +62,12 @@ t.test('usage and configuration errors have stable codes', async (t) => {
     [['--role=contour', '--ca-secret=contour-tls'], 'ERR_CONFIG'],
     [['--role=contour', '--contour-secret=Bad_Name'], 'ERR_CONFIG'],
     [['--role=contour', '--lifetime-days=0'], 'ERR_CONFIG'],
+    [['--role=envoy', '--sidecar'], 'ERR_USAGE'],
+    [['--sidecar'], 'ERR_USAGE'],
+    [['--role=contour', '--sidecar', '--secrets-only'], 'ERR_USAGE'],
+    [['--role=contour', '--sidecar', '--poll-interval=often'], 'ERR_CONFIG'],
+    [['--probe', '--role=contour'], 'ERR_USAGE'],
+    [['--probe', '--out-dir=/x'], 'ERR_USAGE'],
   ]
   for (const [args, code] of cases) t.throws(() => parseBootstrapConfig(args, {}), { code }, args.join(' ') || '(none)')
 })
@@ -66,6 +81,7 @@ t.test('exit codes: every error code maps to its named exit code', async (t) => 
   t.equal(exitCodeFor('ERR_API_UNAVAILABLE'), ExitCodes.API_UNAVAILABLE)
   t.equal(exitCodeFor('ERR_CONFIG'), ExitCodes.CONFIG)
   t.equal(exitCodeFor('ERR_OUT_DIR_EXISTS'), ExitCodes.OUT_DIR_EXISTS)
+  t.equal(exitCodeFor('ERR_NOT_READY'), ExitCodes.NOT_READY)
   t.equal(exitCodeFor('ERR_API'), ExitCodes.FAILURE)
   t.equal(exitCodeFor('ERR_SOMETHING_ELSE'), ExitCodes.FAILURE)
   t.equal(new Set(Object.values(ExitCodes)).size, Object.keys(ExitCodes).length, 'exit codes are distinct')
@@ -80,7 +96,7 @@ t.test('README-exit-codes.md lists every exit code and error code', async (t) =>
 t.test('--help prints the flags and exits 0; usage errors exit 2 with a hint', async (t) => {
   const io = recordingIO()
   t.equal(await runBootstrapTls(['--help'], io), ExitCodes.OK)
-  for (const flag of ['--role', '--out-dir', '--force', '--tls-dir', '--colocated', '--namespace', '--kubeconfig', '--contour-secret', '--envoy-secret', '--ca-secret', '--rotate-token', '--wait-timeout']) {
+  for (const flag of ['--role', '--out-dir', '--force', '--tls-dir', '--colocated', '--namespace', '--kubeconfig', '--contour-secret', '--envoy-secret', '--ca-secret', '--rotate-token', '--wait-timeout', '--probe', '--sidecar', '--poll-interval']) {
     t.match(io.out(), flag)
   }
   t.match(io.out(), /env CONTOUR_TLS_ROTATE/)

@@ -174,6 +174,20 @@ t.test('in-cluster service account: client-node not loaded', async (t) => {
   t.same([...used.loaded], [], 'neither client-node nor node-forge loaded to check and use a set')
 })
 
+t.test('--probe, the sidecar\'s startup probe, loads neither library from the bundle', async (t) => {
+  const tls = await mkdtemp(join(tmpdir(), 'tls-probe-'))
+  const made = await run([CLI, 'bootstrap-tls', `--out-dir=${tls}`])
+  t.equal(made.code, ExitCodes.OK, 'an offline set to probe', { stderr: made.stderr })
+  const started = Date.now()
+  const probed = await run([CLI, 'bootstrap-tls', '--probe', `--tls-dir=${tls}`, '--colocated'])
+  t.equal(probed.code, ExitCodes.OK, 'exit code', { stderr: probed.stderr })
+  t.same([...probed.loaded], [], 'neither client-node nor node-forge loaded')
+  t.comment(`--probe from the bundle: ${Date.now() - started} ms including node start-up (and the module recorder)`)
+  const missing = await run([CLI, 'bootstrap-tls', '--probe', `--tls-dir=${join(tls, 'none')}`])
+  t.equal(missing.code, ExitCodes.NOT_READY, 'nothing mounted: NOT_READY')
+  t.same([...missing.loaded], [], 'neither library loaded on failure either')
+})
+
 t.test('a kubeconfig with an exec user: client-node is loaded for it, and works', async (t) => {
   const credential = JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1beta1', kind: 'ExecCredential', status: { token: api.token } })
   const exec = join(dir, 'exec.yaml')

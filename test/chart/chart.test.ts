@@ -7,7 +7,7 @@ import t from 'tap'
 import { startClusterFor } from '../helpers/cluster.ts'
 import { removeHelmHome, requireHelm, template } from './helm.ts'
 import { prepareCluster, testDryRunServer, testInstallWithLocalWebhook, testPodSecurity, testPrecreateHook } from './installed.ts'
-import { testDeterministic, testLint, testPrometheusRule, testRbac, testSchema, testWebhookConfiguration, testWorkloads } from './rendered.ts'
+import { testBootstrapMode, testDeterministic, testLint, testPrometheusRule, testRbac, testSchema, testWebhookConfiguration, testWorkloads } from './rendered.ts'
 
 t.setTimeout(10 * 60_000)
 const started = Date.now()
@@ -25,6 +25,7 @@ if (helmOk) {
   await t.test('helm lint is clean', testLint)
   await t.test('helm template twice gives identical output', testDeterministic)
   await t.test('the values schema refuses wrong types, unknown policies and unknown keys', testSchema)
+  await t.test('injection.bootstrapMode: auto follows the Kubernetes version, and reaches the webhook', testBootstrapMode)
   await t.test('RBAC: Contour gets exactly its Secrets, Envoy nothing, the webhook its own objects', testRbac)
   await t.test('the MutatingWebhookConfiguration is the design\'s and the e2e helper\'s', testWebhookConfiguration)
   await t.test('workloads: restricted security contexts, probes, drain, names that match', testWorkloads)

@@ -12,7 +12,7 @@ import { buildSecretsRole, RBAC_NAME } from '../e2e/rbac.ts'
 import { servingSecretRules, webhookConfigurationRules } from '../serving-cert/rbac.ts'
 import { parseBootstrapConfig } from '../../src/bootstrap/config.ts'
 import { parseWebhookConfig } from '../../src/webhook/config.ts'
-import { CHART_DIR, findOne, helm, template, valueArgs, type Manifest } from './helm.ts'
+import { CHART_DIR, findOne, helm, parseManifests, template, valueArgs, type Manifest } from './helm.ts'
 
 type PodSpec = { securityContext?: Record<string, unknown>; containers: Array<Record<string, unknown> & { name: string; args?: string[]; securityContext?: Record<string, unknown> }>; [k: string]: unknown }
 const podSpecOf = (o: Manifest): PodSpec => (o.spec as { template: { spec: PodSpec } }).template.spec
@@ -55,6 +55,7 @@ export async function testSchema(t: Test): Promise<void> {
     [{ 'webhook.url': 'http://plain' }, /url/],
     [{ bogus: true }, /bogus/],
     [{ 'injection.existingTls': 'some' }, /existingTls/],
+    [{ 'injection.bootstrapMode': 'always' }, /bootstrapMode.*'auto', 'sidecar', 'init'/],
     [{ targets: [{ namespace: 'projectcontour', contourServiceAccount: 'contour', instances: ['-Bad_Suffix'] }] }, /instances/],
     [{ 'webhook.timeoutSecond': 5 }, /timeoutSecond/],
   ]
@@ -67,6 +68,27 @@ export async function testSchema(t: Test): Promise<void> {
   const grace = await helm(['template', 'contour-tls-injector', CHART_DIR, ...valueArgs({ terminationGracePeriodSeconds: 10, 'webhook.drainSeconds': 15 })])
   t.not(grace.code, 0, 'a grace period not above the drain period is refused')
   t.match(grace.stderr, /terminationGracePeriodSeconds/)
+}
+
+/**
+ * injection.bootstrapMode reaches the webhook as --bootstrap-mode; auto follows the Kubernetes
+ * version Helm renders for (native sidecars are on by default from 1.29).
+ */
+export async function testBootstrapMode(t: Test): Promise<void> {
+  const modeFor = async (kubeVersion: string, values: Readonly<Record<string, unknown>> = {}): Promise<string | undefined> => {
+    const res = await helm(['template', 'contour-tls-injector', CHART_DIR, '--namespace', 'cti-system', '--kube-version', kubeVersion, ...valueArgs(values)])
+    if (res.code !== 0) throw new Error(`helm template failed (${res.code}): ${res.stderr}`)
+    const args = podSpecOf(findOne(parseManifests(res.stdout), 'Deployment')).containers[0]?.args ?? []
+    t.equal(args.filter((a) => a.startsWith('--bootstrap-mode=')).length, 1, `one --bootstrap-mode (${kubeVersion})`)
+    // The real parser of the webhook reads it: what the chart passes is what the webhook does.
+    return parseWebhookConfig(args.slice(1), { POD_NAMESPACE: 'cti-system' }).injection.bootstrapMode
+  }
+  t.equal(await modeFor('1.28.15'), 'init', 'auto on 1.28: a plain init container')
+  t.equal(await modeFor('1.29.0'), 'sidecar', 'auto on 1.29: a native sidecar')
+  t.equal(await modeFor('1.34.4'), 'sidecar', 'auto on 1.34: a native sidecar')
+  t.equal(await modeFor('v1.30.2-eks-1552ad0'), 'sidecar', 'a vendor version string with a pre-release part')
+  t.equal(await modeFor('1.34.4', { 'injection.bootstrapMode': 'init' }), 'init', 'init chosen on 1.34')
+  t.equal(await modeFor('1.28.15', { 'injection.bootstrapMode': 'sidecar' }), 'sidecar', 'sidecar chosen on 1.28 (e.g. the feature gate turned on)')
 }
 
 export async function testRbac(t: Test): Promise<void> {

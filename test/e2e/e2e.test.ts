@@ -9,6 +9,7 @@ import { testLeastPrivilege } from './least-privilege.ts'
 import { testPodSecurity } from './pod-security.ts'
 import { testRealContour } from './real-contour.ts'
 import { testSecrets } from './secrets.ts'
+import { testSidecarMode } from './sidecar-mode.ts'
 import { testTakeOver } from './take-over.ts'
 import { testRotation } from './rotation.ts'
 
@@ -30,6 +31,7 @@ if (clusterRun !== undefined) {
   await t.test('3. least privilege, checked by the apiserver', (t) => testLeastPrivilege(t, c))
   await t.test('4. real Contour with the injected flags', (t) => testRealContour(t, c, log))
   await t.test('5. Pod Security restricted', (t) => testPodSecurity(t, c))
+  await t.test('5b. sidecar mode: the native sidecar admitted under restricted', (t) => testSidecarMode(t, c, log))
   await t.test('6. failurePolicy Fail', (t) => testFailurePolicy(t, c))
   await t.test('7. taking over certgen\'s TLS: contour.yaml as shipped, the provisioner, the official chart', (t) => testTakeOver(t, c, log))
   await t.test('8. certificate lifecycle: the simulation against the real apiserver, and real contour serve across a rotation', (t) => testRotation(t, c, log))

@@ -6,10 +6,10 @@ import type { Test } from 'tap'
 import { Annotations, NAMESPACE_LABEL } from '../../src/core/injection/types.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 
-const RESTRICTED = { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' }
+export const RESTRICTED = { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' }
 const SECURE = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: 'RuntimeDefault' } }
 
-function shapes(compliant: boolean): Record<string, Record<string, unknown>> {
+export function shapes(compliant: boolean): Record<string, Record<string, unknown>> {
   const sc = compliant ? { securityContext: SECURE } : {}
   return {
     contour: {
@@ -28,7 +28,7 @@ function shapes(compliant: boolean): Record<string, Record<string, unknown>> {
   }
 }
 
-async function dryRun(cluster: TestCluster, namespace: string, pod: unknown): Promise<{ admitted: boolean; pod?: V1Pod; message: string }> {
+export async function dryRun(cluster: TestCluster, namespace: string, pod: unknown): Promise<{ admitted: boolean; pod?: V1Pod; message: string }> {
   const res = await cluster.kubectl(['create', '--dry-run=server', '-o', 'json', '-n', namespace, '-f', '-'], { input: JSON.stringify(pod) })
   return res.code === 0 ? { admitted: true, pod: JSON.parse(res.stdout) as V1Pod, message: '' } : { admitted: false, message: res.stderr.trim() }
 }

@@ -37,3 +37,15 @@ export async function waitForPhase(api: KubeApi, namespace: string, name: string
     throw new Error(`phase ${phase}${waiting.length > 0 ? ` (${waiting.join(', ')})` : ''}`)
   }, { timeoutMs, log, hint: 'see the kubelet and containerd logs in the state directory' })
 }
+
+/**
+ * Whether the pod's bootstrap-tls did its start-up job: as a plain init container it exited 0; as
+ * a native sidecar (restartPolicy Always: the chart's default from Kubernetes 1.29) it is running
+ * and its startup probe has passed. Returns what it saw, for the assertion's message.
+ */
+export function bootstrapTlsStarted(pod: V1Pod): { ok: boolean; how: string } {
+  const spec = pod.spec?.initContainers?.find((c) => c.name === 'bootstrap-tls')
+  const status = pod.status?.initContainerStatuses?.find((s) => s.name === 'bootstrap-tls')
+  if (spec?.restartPolicy === 'Always') return { ok: status?.state?.running !== undefined && status.started === true, how: 'a native sidecar, running, its startup probe passed' }
+  return { ok: status?.state?.terminated?.exitCode === 0, how: 'an init container that exited 0' }
+}

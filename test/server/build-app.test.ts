@@ -14,6 +14,7 @@ const settings: InjectionSettings = {
   mountRoot: DEFAULT_MOUNT_ROOT,
   version: '1.2.3',
   existingTls: 'certgen',
+  bootstrapMode: 'init',
 }
 
 function makeApp() {

@@ -10,7 +10,16 @@ t.test('defaults', async (t) => {
   t.same(c.injection.secretNames, { contour: 'contour-tls', envoy: 'envoy-tls', ca: 'contour-ca' })
   t.equal(c.injection.mountRoot, '/etc/tls')
   t.equal(c.injection.existingTls, 'certgen', 'certgen\'s TLS is taken over by default')
+  t.equal(c.injection.bootstrapMode, 'init', 'bootstrap-tls is a plain init container unless told otherwise')
   t.ok(Object.isFrozen(c))
+})
+
+t.test('--bootstrap-mode: flag or env, and nothing else', async (t) => {
+  t.equal(parseWebhookConfig([...files, '--bootstrap-mode=sidecar'], {}).injection.bootstrapMode, 'sidecar')
+  t.equal(parseWebhookConfig([...files, '--bootstrap-mode', 'init'], { CONTOUR_TLS_INJECTOR_BOOTSTRAP_MODE: 'sidecar' }).injection.bootstrapMode, 'init', 'the flag wins over the env')
+  t.equal(parseWebhookConfig(files, { CONTOUR_TLS_INJECTOR_BOOTSTRAP_MODE: 'sidecar' }).injection.bootstrapMode, 'sidecar')
+  t.throws(() => parseWebhookConfig([...files, '--bootstrap-mode=auto'], {}), { code: 'ERR_CONFIG', message: /--bootstrap-mode/ })
+  t.throws(() => parseWebhookConfig(files, { CONTOUR_TLS_INJECTOR_BOOTSTRAP_MODE: 'Sidecar' }), { code: 'ERR_CONFIG', message: /--bootstrap-mode/ })
 })
 
 t.test('--existing-tls: flag or env, and nothing else', async (t) => {

@@ -61,6 +61,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - {{ $svc }}.{{ .Release.Namespace }}.svc.cluster.local
 {{- end -}}
 
+{{/* injection.bootstrapMode, auto resolved: native sidecars are on by default from Kubernetes 1.29. */}}
+{{- define "cti.bootstrapMode" -}}
+{{- $mode := .Values.injection.bootstrapMode -}}
+{{- if eq $mode "auto" -}}
+{{- if semverCompare ">=1.29-0" .Capabilities.KubeVersion.Version }}sidecar{{ else }}init{{ end -}}
+{{- else -}}
+{{- $mode -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "cti.terminationGracePeriodSeconds" -}}
 {{- $drain := int .Values.webhook.drainSeconds -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}

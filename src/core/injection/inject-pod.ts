@@ -8,7 +8,7 @@ import { buildPatch } from './build-patch.ts'
 import { planMounts } from './plan-mounts.ts'
 import { ArgvKinds, classifyArgv } from './argv.ts'
 import { readPod, type PodView } from './read-pod.ts'
-import { DEFAULT_EXISTING_TLS, DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, SkipReasons, WARNED_SKIP_REASONS } from './types.ts'
+import { DEFAULT_BOOTSTRAP_MODE, DEFAULT_EXISTING_TLS, DEFAULT_MOUNT_ROOT, DEFAULT_SECRET_NAMES, SkipReasons, WARNED_SKIP_REASONS } from './types.ts'
 import type { InjectionResult, InjectionSettings } from './types.ts'
 
 export function defaultInjectionSettings(version: string, image: string): InjectionSettings {
@@ -19,6 +19,7 @@ export function defaultInjectionSettings(version: string, image: string): Inject
     mountRoot: DEFAULT_MOUNT_ROOT,
     version,
     existingTls: DEFAULT_EXISTING_TLS,
+    bootstrapMode: DEFAULT_BOOTSTRAP_MODE,
   })
 }
 

@@ -16,6 +16,8 @@ export interface InjectionSettings {
   readonly version: string
   /** Which TLS that a pod already has is taken over (see ExistingTlsPolicies). */
   readonly existingTls: ExistingTlsPolicy
+  /** How the Contour pod's `bootstrap-tls` runs (see BootstrapModes). */
+  readonly bootstrapMode: BootstrapMode
 }
 
 export interface SecretNames {
@@ -31,6 +33,16 @@ export interface SecretNames {
 export const ExistingTlsPolicies = ['certgen', 'all', 'keep'] as const
 export type ExistingTlsPolicy = (typeof ExistingTlsPolicies)[number]
 export const DEFAULT_EXISTING_TLS: ExistingTlsPolicy = 'certgen'
+
+/**
+ * `init`: `bootstrap-tls` is a plain init container that ensures the set and exits (renewal at pod
+ * start). `sidecar`: in Contour pods it is a native sidecar (`restartPolicy: Always`, Kubernetes
+ * >= 1.29) gated by a startup probe, and keeps renewing while the pod runs. Envoy pods are the
+ * same in both modes. The webhook cannot see the cluster's version, so its default is `init`.
+ */
+export const BootstrapModes = ['init', 'sidecar'] as const
+export type BootstrapMode = (typeof BootstrapModes)[number]
+export const DEFAULT_BOOTSTRAP_MODE: BootstrapMode = 'init'
 
 export const DEFAULT_SECRET_NAMES = { contour: 'contour-tls', envoy: 'envoy-tls', ca: 'contour-ca' } as const
 export const DEFAULT_MOUNT_ROOT = '/etc/tls'

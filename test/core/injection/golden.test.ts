@@ -129,6 +129,70 @@ t.test('rendered official and Bitnami charts', async (t) => {
   for (const { name, sources, pod } of charts) t.test(name, async (t) => runUpstreamCase(t, name, sources, pod))
 })
 
+// Sidecar mode: the same pods with `bootstrapMode: sidecar`. Contour pods (plain, co-located,
+// taken over from certgen) get a native sidecar and nothing else differs from init mode; Envoy
+// pods come out exactly as in init mode.
+const sidecarSettings: InjectionSettings = Object.freeze({ ...settings, bootstrapMode: 'sidecar' })
+const SIDECAR_CASES = [
+  'v1.33.6--03-contour--deployment-contour--insecure',
+  'v0.15.0--02-contour--daemonset-contour',
+  'v1.33.6--03-envoy--daemonset-envoy',
+  'v1.33.6--03-contour--deployment-contour',
+] as const
+
+/**
+ * A pod without what distinguishes the modes in bootstrap-tls: the sidecar fields and the memory
+ * limit (a sidecar's probe runs a second Node in its cgroup). A sidecar-mode pod must then equal
+ * the init-mode pod.
+ */
+function withoutModeFields(pod: V1Pod): V1Pod {
+  const copy = structuredClone(pod)
+  const init = copy.spec?.initContainers?.[0]
+  if (init !== undefined) {
+    delete init.restartPolicy
+    delete init.startupProbe
+    init.args = init.args?.filter((arg) => arg !== '--sidecar')
+    delete init.resources?.limits?.memory
+  }
+  return copy
+}
+
+t.test('sidecar mode', async (t) => {
+  for (const name of SIDECAR_CASES) {
+    t.test(name, async (t) => {
+      const base = name.replace(/--insecure$/, '')
+      const found = upstream.find((c) => c.name === base)
+      if (found === undefined) {
+        t.fail(`no upstream case ${base}`)
+        return
+      }
+      const pod = name.endsWith('--insecure') ? makeInsecureVariant(found.pod) : found.pod
+      const role = expectRole(pod)
+      const takeOver = hasUpstreamTls(pod) ? { replaced: upstreamReplaced(pod), suffix: '' } : undefined
+      goldenFiles.add(`${name}--sidecar.injected.yaml`)
+      runInjectedCase(t, pod, {
+        goldenFile: path.join(goldenDir, `${name}--sidecar.injected.yaml`),
+        settings: sidecarSettings,
+        role,
+        source: `${found.sources.join(', ')}${name.endsWith('--insecure') ? ' without certgen TLS, with --insecure' : ''}, bootstrapMode: sidecar`,
+        ...(takeOver === undefined ? {} : { takeOver }),
+      })
+      const sidecarOut = applyJsonPatch(pod, injectPod(pod, sidecarSettings).patch)
+      const initOut = applyJsonPatch(pod, injectPod(pod, settings).patch)
+      if (role === 'envoy') t.same(sidecarOut, initOut, 'an Envoy pod is the same in both modes')
+      else {
+        t.notSame(sidecarOut, initOut, 'a Contour pod differs between the modes')
+        t.same(withoutModeFields(sidecarOut), withoutModeFields(initOut), 'and only by the sidecar fields and memory limit of bootstrap-tls')
+        const limits = (pod: V1Pod): unknown => pod.spec?.initContainers?.[0]?.resources?.limits?.memory
+        t.same([limits(initOut), limits(sidecarOut)], ['128Mi', '192Mi'], 'room for the probe\'s Node beside the sidecar\'s')
+      }
+      const skipped = { outcome: 'skipped', reason: 'already-injected', patch: [], warnings: [] }
+      t.same(injectPod(initOut, sidecarSettings), skipped, 'a pod injected in init mode gets no patch in sidecar mode')
+      t.same(injectPod(sidecarOut, settings), skipped, 'a pod injected in sidecar mode gets no patch in init mode')
+    })
+  }
+})
+
 interface CaseExpectation {
   description: string
   outcome: 'injected' | 'skipped'

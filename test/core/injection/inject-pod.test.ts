@@ -113,7 +113,7 @@ t.test('warnings name the reason and the container', async (t) => {
 t.test('settings', async (t) => {
   const defaults = defaultInjectionSettings('v', 'img')
   t.ok(Object.isFrozen(defaults))
-  t.same(defaults, { image: 'img', imagePullPolicy: 'IfNotPresent', secretNames: { contour: 'contour-tls', envoy: 'envoy-tls', ca: 'contour-ca' }, mountRoot: '/etc/tls', version: 'v', existingTls: 'certgen' })
+  t.same(defaults, { image: 'img', imagePullPolicy: 'IfNotPresent', secretNames: { contour: 'contour-tls', envoy: 'envoy-tls', ca: 'contour-ca' }, mountRoot: '/etc/tls', version: 'v', existingTls: 'certgen', bootstrapMode: 'init' })
   const atRoot = injectPod(contourPod(), { ...settings, mountRoot: '/' })
   const output = applyJsonPatch(contourPod() as V1Pod, atRoot.patch)
   t.same(output.spec?.containers[0]?.volumeMounts?.map((m) => m.mountPath), ['/contour', '/ca'])

@@ -244,6 +244,49 @@ t.test('valid pods: a patch that applies, a valid pod, a no-op second pass', asy
   }
 })
 
+const sidecarSettings = Object.freeze({ ...settings, bootstrapMode: 'sidecar' as const })
+
+/** The pod without what tells the modes apart in bootstrap-tls: its sidecar fields and memory limit. */
+function withoutModeFields(pod: V1Pod): string {
+  const copy = structuredClone(pod)
+  const init = copy.spec?.initContainers?.[0]
+  if (init !== undefined) {
+    delete init.restartPolicy
+    delete init.startupProbe
+    init.args = init.args?.filter((arg) => arg !== '--sidecar')
+    delete init.resources?.limits?.memory
+  }
+  return JSON.stringify(copy)
+}
+
+t.test('sidecar mode: the same decisions as init mode; only a Contour pod\'s bootstrap-tls differs', async (t) => {
+  const seen = new Map<string, number>()
+  fc.assert(
+    fc.property(validPodArb, (pod) => {
+      const init = injectPod(pod, settings)
+      const sidecar = injectPod(pod, sidecarSettings)
+      if (sidecar.outcome !== init.outcome || (sidecar.outcome === 'skipped' && init.outcome === 'skipped' && sidecar.reason !== init.reason)) throw new Error('the modes decide differently')
+      if (JSON.stringify(sidecar.warnings) !== JSON.stringify(init.warnings)) throw new Error('the modes warn differently')
+      if (sidecar.outcome !== 'injected' || init.outcome !== 'injected') return
+      checkPatched(pod, sidecar, true)
+      const a = applyJsonPatch(pod, init.patch) as V1Pod
+      const b = applyJsonPatch(pod, sidecar.patch) as V1Pod
+      const bInit = b.spec?.initContainers?.[0]
+      if (sidecar.role === 'envoy') {
+        if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error('an Envoy pod differs between the modes')
+      } else {
+        if (bInit?.restartPolicy !== 'Always' || bInit.startupProbe?.exec?.command?.includes('--probe') !== true) throw new Error('no native sidecar in a Contour pod')
+        if (withoutModeFields(a) !== withoutModeFields(b)) throw new Error('a Contour pod differs by more than the sidecar fields')
+      }
+      if (injectPod(a, sidecarSettings).patch.length !== 0 || injectPod(b, settings).patch.length !== 0) throw new Error('a pod injected in one mode is injected again in the other')
+      seen.set(sidecar.role, (seen.get(sidecar.role) ?? 0) + 1)
+    }),
+    { numRuns: NUM_RUNS },
+  )
+  t.comment(`injected in both modes: ${JSON.stringify(Object.fromEntries([...seen].sort()))}`)
+  for (const role of ['contour', 'envoy', 'co-located']) t.ok((seen.get(role) ?? 0) > 0, `generator reaches ${role}`)
+})
+
 t.test('junk anywhere: never throws, and any patch still applies', async (t) => {
   fc.assert(
     fc.property(fc.oneof(junkPodArb, fc.anything()), (pod) => {

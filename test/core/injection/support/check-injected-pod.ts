@@ -81,6 +81,36 @@ export function checkInitContainer(t: Test, output: V1Pod, role: PodRole, settin
   ], 'init env from the downward API')
   t.ok(init?.resources?.requests !== undefined && init.resources.limits !== undefined, 'init has requests and limits')
   if (init !== undefined) checkMounts(t, init, mountsFor('init', role), root)
+  checkBootstrapMode(t, init, role, settings)
+}
+
+/**
+ * Sidecar mode, Contour pods only: a native sidecar (`restartPolicy: Always`) told `--sidecar`,
+ * gated by an exec startup probe (no shell in the image) that gives up about when bootstrap-tls's
+ * 300 s --wait-timeout does. Otherwise, and always in Envoy pods, a plain init container.
+ */
+function checkBootstrapMode(t: Test, init: V1Container | undefined, role: PodRole, settings: InjectionSettings): void {
+  const root = settings.mountRoot.replace(/\/+$/, '')
+  const args = init?.args ?? []
+  if (settings.bootstrapMode !== 'sidecar' || role === 'envoy') {
+    t.equal(init?.restartPolicy, undefined, 'a plain init container: no restartPolicy')
+    t.equal(init?.startupProbe, undefined, 'a plain init container: no startup probe')
+    t.notOk(args.includes('--sidecar'), 'no --sidecar')
+    return
+  }
+  t.equal(init?.restartPolicy, 'Always', 'a native sidecar: restartPolicy Always')
+  t.equal(args.filter((arg) => arg === '--sidecar').length, 1, 'told --sidecar once')
+  const probe = init?.startupProbe
+  const command = probe?.exec?.command ?? []
+  t.same(Object.keys(probe ?? {}).filter((key) => ['exec', 'httpGet', 'tcpSocket', 'grpc'].includes(key)), ['exec'], 'an exec probe and nothing else')
+  t.same(command.slice(command.indexOf('bootstrap-tls'), command.indexOf('bootstrap-tls') + 2), ['bootstrap-tls', '--probe'], 'the probe runs bootstrap-tls --probe')
+  t.same(command.filter((arg) => arg.startsWith('--tls-dir')), root === '/etc/tls' ? [] : [`--tls-dir=${root}`], 'the probe looks under the mount root')
+  t.equal(command.includes('--colocated'), role === 'co-located', 'the probe checks the Envoy mount in a co-located pod')
+  const period = probe?.periodSeconds ?? 10
+  const budget = period * (probe?.failureThreshold ?? 3)
+  t.ok(period >= 1 && period <= 2, `probed every ${period} s`)
+  t.ok(budget >= 290 && budget <= 310, `gives up after ${budget} s, about when --wait-timeout (300 s) does`)
+  t.ok((probe?.timeoutSeconds ?? 1) >= 3, 'time enough for a Node start on a busy node')
 }
 
 export function checkMounts(t: Test, container: V1Container, volumes: readonly TlsVolume[], root: string): void {
