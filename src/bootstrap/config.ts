@@ -12,6 +12,7 @@ export const FLAG_SPECS = {
   'tls-dir': { type: 'string', default: '/etc/tls', help: 'root of the mounts <dir>/contour, <dir>/envoy, <dir>/ca' },
   probe: { type: 'boolean', help: 'check once that the mounted files under --tls-dir hold a valid set and exit 0, else non-zero with what is missing (the sidecar\'s startup probe; no API call, no waiting)' },
   sidecar: { type: 'boolean', help: 'contour role: after the set is in place, keep running and ensure it again every --poll-interval (renewal and rotation while the pod runs); exit 0 on SIGTERM' },
+  'metrics-port': { type: 'string', default: '0', help: '--sidecar: serve the certificate lifecycle metrics on GET /metrics at this port (0: off)' },
   'poll-interval': { type: 'string', default: '10m', help: '--sidecar: pause between checks of the Secrets, jittered by +-20% (e.g. 10m, 600s)' },
   'secrets-only': { type: 'boolean', help: 'contour role: ensure the Secrets and exit without waiting for mounts (Helm pre-install hook, jobs)' },
   colocated: { type: 'boolean', help: 'contour role: also wait for <tls-dir>/envoy (implied when that directory exists)' },
@@ -56,6 +57,7 @@ export type BootstrapConfig =
       readonly secretsOnly: boolean
       /** Keep running after the set is in place and ensure it every pollIntervalMs (jittered). */
       readonly sidecar: boolean
+      readonly metricsPort: number
       readonly pollIntervalMs: number
       readonly namespace: string | undefined
       readonly kubeconfig: string | undefined
@@ -117,6 +119,7 @@ export function parseBootstrapConfig(args: string[], env: Readonly<Record<string
     colocated: values.colocated === true,
     secretsOnly: values['secrets-only'] === true,
     sidecar: values.sidecar === true,
+    metricsPort: parsePort(str('metrics-port') ?? '0'),
     pollIntervalMs,
     namespace: str('namespace'),
     kubeconfig: str('kubeconfig'),
@@ -126,6 +129,12 @@ export function parseBootstrapConfig(args: string[], env: Readonly<Record<string
     migrateFromCertgen: parseMigrateFrom(str('migrate-from') ?? 'certgen'),
     issue: issue(),
   })
+}
+
+function parsePort(raw: string): number {
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw.trim()) || n > 65535) throw new InjectorError(BootstrapErrorCodes.ERR_CONFIG, `--metrics-port: "${raw}" is not a port (0 to 65535)`)
+  return n
 }
 
 function parseMigrateFrom(raw: string): boolean {

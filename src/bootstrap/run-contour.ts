@@ -16,6 +16,9 @@ import type { BootstrapContext } from './context.ts'
 import { ensureSecrets, type EnsuredSecrets, type EnsureOptions } from './ensure-secrets.ts'
 import { certgenNamesFor, type SecretNames } from './secret-model.ts'
 import { runSidecarLoop, type PassOptions } from './sidecar-loop.ts'
+import { renderLifecycleMetrics } from './lifecycle-metrics.ts'
+import { startMetricsServer } from './metrics-server.ts'
+import type { StepKind } from '../core/rotation/trust-state.ts'
 import { exactMaterialProbe, waitForFiles, waitOptionsFor } from './wait-for-files.ts'
 
 type ContourConfig = Extract<BootstrapConfig, { mode: 'contour' }>
@@ -67,6 +70,22 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
   const first = await ensureAndWait(config, ctx, { ...pass, deadline }, store)
   early = undefined // an early set the Secrets did not need must not stay in memory (keys and all)
   if (first === undefined || !config.sidecar) return
+  // The lifecycle metrics follow the latest pass; the server lives as long as the loop.
+  let last = first
+  const counters: { steps: Partial<Record<StepKind, number>>; failedPasses: number } = { steps: {}, failedPasses: 0 }
+  const count = (ensured: EnsuredSecrets): void => {
+    for (const { step } of ensured.steps) counters.steps[step] = (counters.steps[step] ?? 0) + 1
+  }
+  count(first)
+  // Metrics are a courtesy: a port taken by another container must not stop the renewals.
+  const metrics =
+    config.metricsPort === 0
+      ? undefined
+      : await startMetricsServer(config.metricsPort, () => renderLifecycleMetrics(target.namespace, last, counters)).catch((err: Error) => {
+          log(`warning: cannot serve the lifecycle metrics on port ${config.metricsPort} (${err.message}); renewing without them`)
+          return undefined
+        })
+  if (metrics) log(`sidecar: lifecycle metrics on :${metrics.port}/metrics`)
   await runSidecarLoop({
     pass,
     first,
@@ -76,7 +95,14 @@ export async function runContourRole(config: ContourConfig, ctx: BootstrapContex
     log,
     signal: ctx.signal,
     afterPass: () => store.close(),
-  })
+    onPass: (ensured) => {
+      if (ensured === undefined) counters.failedPasses++
+      else {
+        count(ensured)
+        last = ensured
+      }
+    },
+  }).finally(() => metrics?.close())
 }
 
 /** The first pass and the wait for this pod's mounts; its result, or undefined with --secrets-only. */

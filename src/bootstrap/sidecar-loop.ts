@@ -28,6 +28,8 @@ export interface SidecarLoopOptions {
   readonly signal?: AbortSignal
   /** After each pass, ok or not: e.g. close idle API connections until the next one. */
   readonly afterPass?: () => void
+  /** Each pass's result (or undefined when it failed): the lifecycle metrics follow it. */
+  readonly onPass?: (ensured: EnsuredSecrets | undefined) => void
 }
 
 /** Each poll is the interval +-20%, so replicas started together spread out. */
@@ -80,6 +82,7 @@ export async function runSidecarLoop(opts: SidecarLoopOptions): Promise<void> {
       const message = result.error instanceof Error ? result.error.message : String(result.error)
       const retry = nextDelay({ pollIntervalMs: opts.pollIntervalMs, failures, random: 0.5 })
       log(`sidecar: checking the set failed (${code}: ${message}); the set in place stays, trying again in about ${formatDuration(retry)}`)
+      opts.onPass?.(undefined)
       continue
     }
     if (failures > 0) log(`sidecar: the Secrets can be read again after ${failures} failed check${failures > 1 ? 's' : ''}`)
@@ -93,6 +96,7 @@ export async function runSidecarLoop(opts: SidecarLoopOptions): Promise<void> {
       log(`sidecar: the set changed (${how}): ${previous.fingerprint.slice(0, 16)} -> ${ensured.fingerprint.slice(0, 16)}; the kubelet refreshes the mounted files on its next sync`)
     }
     previous = ensured
+    opts.onPass?.(ensured)
   }
   log('sidecar: stopped by a signal; exiting')
 }

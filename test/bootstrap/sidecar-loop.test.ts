@@ -247,7 +247,7 @@ t.test('stops at once on SIGTERM: while sleeping, and in the middle of a pass th
   setTimeout(() => asleep.abort('SIGTERM'), 20)
   const began = Date.now()
   await sleeping
-  t.ok(Date.now() - began < 500, 'returned promptly from a sleep that never ends by itself')
+  t.ok(Date.now() - began < 3000, 'returned promptly from a sleep that never ends by itself (generous: the machine may be busy)')
   t.equal(log.at(-1), 'sidecar: stopped by a signal; exiting')
 
   const midPass = new AbortController()

@@ -20,6 +20,12 @@ export const IMAGE_ENTRYPOINT: readonly string[] = ['/usr/local/bin/node', '--ma
  * failures 2 s apart. Each probe is a Node start (about 0.1 s idle, a few times that on a busy
  * node), hence the 10 s timeout.
  */
+/**
+ * The sidecar serves the certificate lifecycle metrics here (`GET /metrics`): a port none of
+ * Contour's (8000 metrics, 8001 xDS, 6060 debug) or a co-located Envoy's (8002, 9001, 8080, 8443) uses.
+ */
+export const SIDECAR_METRICS_PORT = 8009
+
 export const STARTUP_PROBE_TIMING = { periodSeconds: 2, failureThreshold: 150, timeoutSeconds: 10 } as const
 
 export function buildInitContainer(
@@ -34,10 +40,12 @@ export function buildInitContainer(
     name: INIT_CONTAINER_NAME,
     image: settings.image,
     imagePullPolicy: settings.imagePullPolicy,
-    args: sidecar ? [...args, '--sidecar'] : args,
+    args: sidecar ? [...args, '--sidecar', `--metrics-port=${SIDECAR_METRICS_PORT}`] : args,
     // A native sidecar: started before the next containers, which wait for its startup probe,
     // then kept running (and restarted by the kubelet) for the pod's lifetime.
-    ...(sidecar ? { restartPolicy: 'Always', startupProbe: buildStartupProbe(role, settings) } : {}),
+    ...(sidecar
+      ? { restartPolicy: 'Always', startupProbe: buildStartupProbe(role, settings), ports: [{ name: 'cti-metrics', containerPort: SIDECAR_METRICS_PORT, protocol: 'TCP' }] }
+      : {}),
     env: [
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       // Empty when the annotation is absent: "no rotation requested".

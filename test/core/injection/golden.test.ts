@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs'
 import path from 'node:path'
 import type { V1Pod } from '@kubernetes/client-node'
 import t from 'tap'
+import { SIDECAR_METRICS_PORT } from '../../../src/core/injection/build-init-container.ts'
 import type { Test } from 'tap'
 import { encodePatch } from '../../../src/core/injection/encode-patch.ts'
 import { defaultInjectionSettings, injectPod } from '../../../src/core/injection/inject-pod.ts'
@@ -151,7 +152,8 @@ function withoutModeFields(pod: V1Pod): V1Pod {
   if (init !== undefined) {
     delete init.restartPolicy
     delete init.startupProbe
-    init.args = init.args?.filter((arg) => arg !== '--sidecar')
+    delete init.ports
+    init.args = init.args?.filter((arg) => arg !== '--sidecar' && arg !== `--metrics-port=${SIDECAR_METRICS_PORT}`)
     delete init.resources?.limits?.memory
   }
   return copy

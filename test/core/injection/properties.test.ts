@@ -4,6 +4,7 @@
 import type { V1Container, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import fc from 'fast-check'
 import t from 'tap'
+import { SIDECAR_METRICS_PORT } from '../../../src/core/injection/build-init-container.ts'
 import { encodePatch } from '../../../src/core/injection/encode-patch.ts'
 import { defaultInjectionSettings, injectPod } from '../../../src/core/injection/inject-pod.ts'
 import { Annotations, SkipReasons, WARNED_SKIP_REASONS } from '../../../src/core/injection/types.ts'
@@ -253,7 +254,8 @@ function withoutModeFields(pod: V1Pod): string {
   if (init !== undefined) {
     delete init.restartPolicy
     delete init.startupProbe
-    init.args = init.args?.filter((arg) => arg !== '--sidecar')
+    delete init.ports
+    init.args = init.args?.filter((arg) => arg !== '--sidecar' && arg !== `--metrics-port=${SIDECAR_METRICS_PORT}`)
     delete init.resources?.limits?.memory
   }
   return JSON.stringify(copy)
