@@ -1,5 +1,5 @@
 // A simulated cluster for the certificate lifecycle, on a fake clock: the real protocol code
-// (ensureSecrets and the sidecar's scheduling) against a Secrets API (in memory, or a real
+// (ensureSecrets, and the sidecar's loop from sidecar-loop.ts) against a Secrets API (in memory, or a real
 // kube-apiserver), a kubelet model that copies every Secret into every pod's files with its own
 // random delay up to the propagation bound, Contour pods that re-read their files on every
 // handshake, Envoy pods that reload their files (SDS) and Envoy pods that never reload but
@@ -16,7 +16,8 @@
 // - anything else is a failure of the protocol, and must never happen.
 import { ensureSecrets, type EnsuredSecrets } from '../../src/bootstrap/ensure-secrets.ts'
 import type { Clock } from '../../src/bootstrap/clock.ts'
-import { RequestAnnotations, type SecretNames, type StoredSecret } from '../../src/bootstrap/secret-model.ts'
+import { RequestAnnotations, SecretAnnotations, type SecretNames, type StoredSecret } from '../../src/bootstrap/secret-model.ts'
+import { runSidecarLoop, type PassOptions } from '../../src/bootstrap/sidecar-loop.ts'
 import { SecretStoreError, type SecretStore } from '../../src/bootstrap/secret-store.ts'
 import { checkCertificateSet, checkLeafPair } from '../../src/core/certs/check-set.ts'
 import { fingerprintSet } from '../../src/core/certs/fingerprint.ts'
@@ -26,7 +27,6 @@ import type { Handshaker, HandshakeResult, TlsEnd } from './handshakes.ts'
 
 const MIN = 60_000
 const DAY = 86_400_000
-const FULL_PASS_EVERY_MS = 6 * 3_600_000
 const CERTGEN = { contour: 'contourcert', envoy: 'envoycert', ca: 'cacert' } as const
 
 export interface WorldOptions {
@@ -177,15 +177,17 @@ export class World {
   // ---- the Secrets API as every actor sees it ------------------------------------------------
 
   /** The protocol's view for one pod incarnation: calls of a crashed pod never land. */
-  private storeFor(alive: () => boolean, onCall: () => void): SecretStore {
+  private storeFor(alive: () => boolean, onCall: () => void, onClaim: () => void = () => undefined): SecretStore {
     const { api } = this.o
     const guard = async <T>(op: () => Promise<T>, written: boolean): Promise<T> => {
       if (!alive()) return new Promise<T>(() => undefined)
       onCall()
       this.figures.apiCalls++
       const result = await this.track(op())
-      if (!alive()) return new Promise<T>(() => undefined)
+      // A write that landed is seen by the kubelet, even if its writer died meanwhile.
       if (written) this.secretChanged(result as StoredSecret)
+      if (!alive()) return new Promise<T>(() => undefined)
+      if (written && (result as StoredSecret).name === this.o.names.ca && (result as StoredSecret).annotations[SecretAnnotations.setState] === 'writing') onClaim()
       return result
     }
     return {
@@ -233,18 +235,20 @@ export class World {
     pod.files = this.filesAtStart(pod)
     const alive = (): boolean => pod.incarnation === incarnation
     let callsLeft = Infinity
+    let onClaim = (): void => undefined
     const store = this.storeFor(alive, () => {
       if (--callsLeft <= 0) this.crashContour(pod, true)
-    })
+    }, () => onClaim())
     const clock = this.clockFor(alive)
     const log = (line: string): void => {
       this.o.log?.(`${new Date(this.now).toISOString()} ${pod.name}#${incarnation}: ${line}`)
-      if (/^(writing a new set|trusting a next CA|switching both leaves|dropping expired)/.test(line) && this.rng() < this.o.crashMidStep) {
-        callsLeft = 1 + Math.floor(this.rng() * 4)
-      }
     }
-    const ensure = (deadline: number, previous?: EnsuredSecrets): Promise<EnsuredSecrets> => ensureSecrets({
-      previous,
+    // A claim of the CA Secret starts a step: now and then the writer dies a few calls later.
+    onClaim = (): void => {
+      if (this.rng() < this.o.crashMidStep) callsLeft = 1 + Math.floor(this.rng() * 4)
+    }
+    // The options bootstrap-tls builds once (run-contour.ts), with production defaults.
+    const pass: PassOptions = {
       store,
       names: this.o.names,
       rotateToken: '',
@@ -252,14 +256,12 @@ export class World {
       check: (set) => checkCertificateSet(set, { now: new Date(this.now) }),
       fingerprint: fingerprintSet,
       clock,
-      deadline,
       log,
-      takeoverAfterMs: 20_000,
-      pollMs: 1000,
       propagationDelayMs: this.o.propagationDelayMs,
       // As run-contour passes it by default (--migrate-from=certgen).
       certgenNames: CERTGEN,
-    })
+    }
+    const ensure = (deadline: number): Promise<EnsuredSecrets> => ensureSecrets({ ...pass, deadline })
     const run = async (): Promise<void> => {
       // The first pass is what bootstrap-tls does at pod start; then the kubelet must fill the
       // mounts. If the Secrets move on meanwhile (another replica's step), bootstrap-tls times out
@@ -276,18 +278,17 @@ export class World {
       }
       pod.running = true
       this.materialChanged(pod, 'started')
-      let lastFull = this.now
-      // The sidecar: sleep until the next step is due or the poll interval (jittered) has passed.
-      for (;;) {
-        const poll = this.o.pollMs * (0.8 + 0.4 * this.rng())
-        const wake = result.nextAt !== undefined ? Math.min(this.now + poll, Math.max(result.nextAt, this.now + 1000)) : this.now + poll
-        await clock.sleep(wake - this.now)
-        // A full pass every few hours, else one read of the CA Secret.
-        const full = this.now - lastFull >= FULL_PASS_EVERY_MS
-        result = await ensure(this.now + 5 * MIN, full ? undefined : result)
-        if (full) lastFull = this.now
-        this.countSteps(result)
-      }
+      // The sidecar: the production loop (sidecar-loop.ts) on the fake clock. A crashed pod's
+      // sleeps reject and its calls never land, so its loop just ends.
+      await runSidecarLoop({
+        pass,
+        first: result,
+        pollIntervalMs: this.o.pollMs,
+        passTimeoutMs: 5 * MIN,
+        clock,
+        log,
+        onPass: (ensured) => ensured && this.countSteps(ensured),
+      })
     }
     run().catch(() => undefined)
     if (crashes) this.at(this.now + this.exp(this.o.meanDaysBetweenContourCrashes * DAY), () => alive() && this.crashContour(pod, false))
