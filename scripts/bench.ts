@@ -4,11 +4,13 @@ import { spawnSync } from 'node:child_process'
 import { benchWebhook } from './bench/webhook.ts'
 import { benchBootstrap } from './bench/bootstrap.ts'
 import { benchLifecycle } from './bench/lifecycle.ts'
+import { benchSidecar } from './bench/sidecar.ts'
 
 const only = process.argv[2]
 console.log(`contour-tls-injector benchmarks — Node ${process.versions.node}, ${new Date().toISOString()}`)
 if (only === undefined || only === 'webhook') await benchWebhook(Number(process.env.BENCH_SECONDS ?? 10))
 if (only === undefined || only === 'bootstrap') await benchBootstrap()
+if (only === undefined || only === 'sidecar') await benchSidecar()
 if (only === undefined || only === 'lifecycle') await benchLifecycle()
 if ((only === undefined || only === 'cluster') && existsSync('scripts/bench-cluster.ts')) {
   const r = spawnSync(process.execPath, ['scripts/bench-cluster.ts'], { stdio: 'inherit' })
