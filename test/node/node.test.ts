@@ -16,6 +16,7 @@ import { createContourNamespace } from '../e2e/secrets.ts'
 import { installChartOnNode, testFailurePolicyOnNode, webhookLogs } from './chart-on-node.ts'
 import { createQuickstartNamespace, testContourQuickstart } from './contour-quickstart.ts'
 import { grantContourServe, testRestrictedEnvoy } from './restricted-envoy.ts'
+import { testRotationOnNode } from './rotation-on-node.ts'
 import { bootstrapTlsStarted, busyboxPod, localImage, RESTRICTED_CONTAINER, waitForPhase } from './workloads.ts'
 
 t.setTimeout(10 * 60_000)
@@ -120,6 +121,8 @@ if (clusterRun !== undefined) {
   await t.test('the upstream contour.yaml as it ships (images retagged), injected by the chart\'s webhook: Contour pods Ready, the Envoy pod Ready with the Envoy stand-in completing xDS over mutual TLS 1.3', async (t) => {
     await testContourQuickstart(t, c, { contour: await localImage('localhost/cti-contour'), envoy: await localImage('localhost/cti-envoy-standin') }, log, { rbac: 'chart' })
   })
+
+  await t.test('a rotation requested while the quickstart runs (the real kubelet propagating, bootstrap-tls once a second as the sidecar): the stand-in reconnecting every 500 ms has 0 failed attempts and ends on the new client and server certificates', async (t) => testRotationOnNode(t, c, { contour: await localImage('localhost/cti-contour'), envoy: await localImage('localhost/cti-envoy-standin') }, log))
 
   await t.test('failure policy: with the chart\'s webhook scaled to zero a Contour pod in an enabled namespace is refused; scaled back, admitted', async (t) => {
     const ns = await c.createNamespace('node-fail', enabled)

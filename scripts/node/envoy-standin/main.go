@@ -203,7 +203,7 @@ func attempt1(parent context.Context, n int, o options, x xdsTarget, m material)
 		if hs.Version != "" {
 			why = " (" + diagnose(ctx, addr, x, m) + ")"
 		}
-		logf("attempt %d: xds error: %s; tls=%q client_cert=%q: %v%s", n, where, orNone(hs.Version), hs.ClientCert, err, why)
+		logf("attempt %d: xds error: %s; tls=%q client_cert=%q client_cert_sha256=%s server_cert_sha256=%s: %v%s", n, where, orNone(hs.Version), hs.ClientCert, orNone(hs.ClientFP), orNone(hs.PeerFP), err, why)
 		return false
 	}
 	hs := res.Handshake
@@ -211,8 +211,8 @@ func attempt1(parent context.Context, n int, o options, x xdsTarget, m material)
 	for _, resp := range res.Responses {
 		got = append(got, fmt.Sprintf("%s version %q %d resources %v", resp.TypeURL[strings.LastIndex(resp.TypeURL, ".")+1:], resp.Version, len(resp.Names), resp.Names))
 	}
-	logf("attempt %d: xds exchange ok: %s; tls=%q alpn=%s sni=%s server_cert=%q server_san=%s client_cert=%q client_cert_sha256=%s; %s; %d ms",
-		n, where, hs.Version, hs.ALPN, orNone(x.Sni), hs.PeerCert, hs.MatchedSAN, hs.ClientCert, hs.ClientFP, strings.Join(got, "; "), time.Since(started).Milliseconds())
+	logf("attempt %d: xds exchange ok: %s; tls=%q alpn=%s sni=%s server_cert=%q server_san=%s client_cert=%q client_cert_sha256=%s; %s; %d ms; server_cert_sha256=%s",
+		n, where, hs.Version, hs.ALPN, orNone(x.Sni), hs.PeerCert, hs.MatchedSAN, hs.ClientCert, hs.ClientFP, strings.Join(got, "; "), time.Since(started).Milliseconds(), hs.PeerFP)
 	return true
 }
 

@@ -173,6 +173,7 @@ type handshake struct {
 	ClientCert string
 	ClientFP   string
 	PeerCert   string
+	PeerFP     string // SHA-256 prefix of the server's leaf as presented, verified or not
 	MatchedSAN string
 }
 
@@ -203,6 +204,7 @@ func tlsConfig(x xdsTarget, m material, hs *handshake) *tls.Config {
 				}
 				certs[i] = c
 			}
+			hs.PeerFP = fingerprint(certs[0])
 			inter := x509.NewCertPool()
 			for _, c := range certs[1:] {
 				inter.AddCert(c)
