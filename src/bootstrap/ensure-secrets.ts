@@ -6,14 +6,14 @@ import type { Clock } from './clock.ts'
 import { formatDuration } from './duration.ts'
 import { BootstrapErrorCodes } from './exit-codes.ts'
 import { planSecrets, type OwnRound, type Plan } from './plan-secrets.ts'
-import { addTrust, certId, currentSet, issueFresh, signerIn, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
+import { addTrust, certId, currentSet, issueFresh, phaseOf, signerIn, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
 import { withRetry } from './retry.ts'
 import { describeSet, outcomeText, roundText, tryWrite, type Call, type EnsureOutcome } from './secret-io.ts'
 import {
+  appendHistory,
   buildSecretWrite,
   nextTokens,
   readRoundRecord,
-  ROTATE_HISTORY_LENGTH,
   SecretAnnotations,
   SECRET_ROLES,
   type ReadSecrets,
@@ -222,7 +222,7 @@ export async function ensureSecrets(opts: EnsureOptions): Promise<EnsuredSecrets
             reason: plan.step === 'drop' ? (previous.reason ?? plan.reason) : plan.reason,
             phaseSince: now,
             ...(stagedCa ? { nextCa: certId(stagedCa) } : {}),
-            revokeTokenHistory: appendToken(previous.revokeTokenHistory, plan.honours.revoke),
+            revokeTokenHistory: appendHistory(previous.revokeTokenHistory, plan.honours.revoke),
           },
         }
         const anchor = plan.anchor
@@ -339,11 +339,6 @@ async function readSnapshot(
   }
 }
 
-function appendToken(history: readonly string[], token: string): string[] {
-  const all = [...history, token].filter((t) => t !== '')
-  return all.filter((t, i) => all.lastIndexOf(t) === i).slice(-ROTATE_HISTORY_LENGTH)
-}
-
 function outcomeOf(step: StepKind, reason: string): EnsureOutcome {
   if (step === 'add-trust') return 'staged'
   if (step === 'switch') return 'switched'
@@ -375,6 +370,7 @@ function stepText(step: StepKind): string {
 }
 
 function phaseText(state: TrustState): string {
-  if (state.staged !== undefined) return `trusting (${state.bundle.length} CAs, next leaves staged)`
-  return state.bundle.length > 1 ? `overlap (${state.bundle.length} CAs trusted)` : 'stable'
+  const phase = phaseOf(state)
+  const cas = state.bundle.length
+  return phase === 'trusting' ? `trusting (${cas} CAs, next leaves staged)` : phase === 'overlap' ? `overlap (${cas} CAs trusted)` : phase
 }

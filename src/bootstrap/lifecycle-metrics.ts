@@ -3,7 +3,7 @@
 // Written by hand because six gauges do not justify loading prom-client into a process that must
 // stay small; the format is the plain text one (version 0.0.4).
 import { X509Certificate } from 'node:crypto'
-import { phaseOf, type Phase, type StepKind } from '../core/rotation/trust-state.ts'
+import { PHASES, phaseOf, STEP_KINDS, type StepKind } from '../core/rotation/trust-state.ts'
 import type { EnsuredSecrets } from './ensure-secrets.ts'
 
 export interface LifecycleCounters {
@@ -13,8 +13,6 @@ export interface LifecycleCounters {
   readonly failedPasses: number
 }
 
-const PHASES: readonly Phase[] = ['stable', 'trusting', 'overlap']
-const STEPS: readonly StepKind[] = ['issue', 'add-trust', 'switch', 'drop']
 
 export function renderLifecycleMetrics(namespace: string, last: EnsuredSecrets | undefined, counters: LifecycleCounters): string {
   const out: string[] = []
@@ -35,7 +33,7 @@ export function renderLifecycleMetrics(namespace: string, last: EnsuredSecrets |
     gauge('contour_tls_injector_trusted_cas', 'CAs in the trust bundle (ca.crt).', [[base, last.state?.bundle.length ?? 0]])
     if (last.nextAt !== undefined) gauge('contour_tls_injector_next_step_seconds', 'When the next step falls due (switch, drop or renewal), Unix seconds.', [[base, last.nextAt / 1000]])
   }
-  gauge('contour_tls_injector_lifecycle_steps_total', 'Lifecycle steps this process completed, by kind.', STEPS.map((s) => [{ namespace, step: s }, counters.steps[s] ?? 0]), 'counter')
+  gauge('contour_tls_injector_lifecycle_steps_total', 'Lifecycle steps this process completed, by kind.', STEP_KINDS.map((s) => [{ namespace, step: s }, counters.steps[s] ?? 0]), 'counter')
   gauge('contour_tls_injector_lifecycle_failed_passes_total', 'Passes over the Secrets that failed (API errors); the next poll tries again.', [[{ namespace }, counters.failedPasses]], 'counter')
   return `${out.join('\n')}\n`
 }

@@ -18,15 +18,17 @@
 // Each step only ever adds trust before a leaf needs it and removes trust after no leaf needs it,
 // so every state a crash can leave behind is one in which coexisting pods handshake.
 import type { CertificateSet, CheckResult } from '../core/certs/types.ts'
-import { nextStep, type RoundReason } from '../core/rotation/next-step.ts'
+import { isRoundReason, nextStep, type RoundReason } from '../core/rotation/next-step.ts'
 import { certId, currentSet, dropExpired, parseBundle, signerIn, switchLeaves, type LeafPair, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
 import {
   certgenState,
   certgenTrustWrites,
   isManaged,
+  leafPairOf,
   readRoundRecord,
   recordedTokens,
   RequestAnnotations,
+  sameSecretData,
   SecretAnnotations,
   setFromSecrets,
   STAGED_KEYS,
@@ -125,7 +127,7 @@ export function planSecrets(input: PlanInput): Plan {
 
   if (round !== undefined && ca !== undefined && ca.resourceVersion === round.caResourceVersion) {
     const done = (role: LeafRole): boolean =>
-      read[role]?.annotations[SecretAnnotations.fingerprint] === round.fingerprint && (round.leafData === undefined || sameData(read[role]?.data ?? {}, round.leafData[role]))
+      read[role]?.annotations[SecretAnnotations.fingerprint] === round.fingerprint && (round.leafData === undefined || sameSecretData(read[role]?.data ?? {}, round.leafData[role]))
     const leaves = LEAVES.filter((role) => !done(role)).map((role) => ({
       role,
       existing: read[role],
@@ -177,7 +179,7 @@ export function planSecrets(input: PlanInput): Plan {
     propagationDelayMs: input.propagationDelayMs ?? DEFAULT_PROPAGATION_DELAY_MS,
     rotationRequested: rotateToken !== '',
     revocationRequested: revocation,
-    stagedReason: isReason(record.reason) ? record.reason : undefined,
+    stagedReason: isRoundReason(record.reason) ? record.reason : undefined,
   })
   if (decision.kind === 'none') {
     return { kind: 'use', set: pieces.set, state, secrets: { ca, contour: read.contour as StoredSecret, envoy: read.envoy as StoredSecret }, warnings: caWarnings(ca), nextAt: decision.nextAt }
@@ -252,7 +254,7 @@ function planForeign(input: PlanInput, read: ReadSecrets, owned: (s: StoredSecre
 function resumeStalled(read: ReadSecrets, ca: StoredSecret, certgen: ReadSecrets | undefined, detail: string): Plan {
   const record = readRoundRecord(ca)
   const step = record.step ?? 'issue'
-  const reason: RoundReason = isReason(record.reason) ? record.reason : 'takeover'
+  const reason: RoundReason = isRoundReason(record.reason) ? record.reason : 'takeover'
   const bundle = parseBundle(textOf(ca, 'ca.crt') ?? '')
   const restart = (): Plan => {
     if (step !== 'add-trust') return startFresh('takeover', detail, read, NO_TOKENS)
@@ -296,23 +298,9 @@ function baseForRestage(read: ReadSecrets, bundle: readonly string[], abandoned:
 }
 
 function leafPairs(secret: StoredSecret | undefined): LeafPair[] {
-  const pairs: LeafPair[] = []
-  for (const [c, k] of [['tls.crt', 'tls.key'], [STAGED_KEYS.cert, STAGED_KEYS.key]] as const) {
-    const cert = textOf(secret, c)
-    const key = textOf(secret, k)
-    if (cert !== undefined && key !== undefined && cert.trim() !== '') pairs.push({ cert, key })
-  }
-  return pairs
+  return [leafPairOf(secret, 'tls.crt', 'tls.key'), leafPairOf(secret, STAGED_KEYS.cert, STAGED_KEYS.key)].filter((p): p is LeafPair => p !== undefined)
 }
 
-function sameData(a: Readonly<Record<string, Buffer>>, b: Readonly<Record<string, Buffer>>): boolean {
-  const keys = Object.keys(a)
-  return keys.length === Object.keys(b).length && keys.every((k) => b[k] !== undefined && (a[k] as Buffer).equals(b[k] as Buffer))
-}
-
-function isReason(value: string | undefined): value is RoundReason {
-  return value === 'missing' || value === 'incomplete' || value === 'invalid' || value === 'renewal' || value === 'rotation' || value === 'revocation' || value === 'migration' || value === 'takeover'
-}
 
 function reasonFor(read: ReadSecrets): RoundReason {
   const n = presentSecrets(read).length

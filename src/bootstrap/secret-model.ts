@@ -2,7 +2,7 @@
 import type { V1OwnerReference } from '@kubernetes/client-node'
 import { InjectorError } from '../errors.ts'
 import type { CertificateSet } from '../core/certs/types.ts'
-import { bundleText, parseBundle, phaseOf, type Phase, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
+import { bundleText, parseBundle, PHASES, phaseOf, STEP_KINDS, type LeafPair, type Phase, type StepKind, type TrustState } from '../core/rotation/trust-state.ts'
 import { BootstrapErrorCodes } from './exit-codes.ts'
 
 export interface SecretNames {
@@ -63,10 +63,9 @@ export const CERTGEN_TRUST_KEYS: Readonly<Record<SecretRole, readonly string[]>>
 export function certgenState(certgen: ReadSecrets): TrustState | undefined {
   const caText = textOf(certgen.ca, 'cacert.pem') ?? textOf(certgen.ca, 'ca.crt') ?? textOf(certgen.contour, 'ca.crt') ?? textOf(certgen.envoy, 'ca.crt')
   const bundle = parseBundle(caText ?? '')
-  const cert = (role: 'contour' | 'envoy') => ({ cert: textOf(certgen[role], 'tls.crt') ?? '', key: textOf(certgen[role], 'tls.key') ?? '' })
-  const contour = cert('contour')
-  const envoy = cert('envoy')
-  if (bundle.length === 0 || contour.cert === '' || contour.key === '' || envoy.cert === '' || envoy.key === '') return undefined
+  const contour = leafPairOf(certgen.contour, 'tls.crt', 'tls.key')
+  const envoy = leafPairOf(certgen.envoy, 'tls.crt', 'tls.key')
+  if (bundle.length === 0 || contour === undefined || envoy === undefined) return undefined
   return { bundle, contour, envoy }
 }
 
@@ -180,13 +179,8 @@ export function stateFromSecrets(read: ReadSecrets): { state: TrustState } | { m
   const pieces = setFromSecrets(read)
   if (!('set' in pieces)) return pieces
   const { set } = pieces
-  const staged = (role: 'contour' | 'envoy') => {
-    const cert = textOf(read[role], STAGED_KEYS.cert)
-    const key = textOf(read[role], STAGED_KEYS.key)
-    return cert !== undefined && key !== undefined && cert.trim() !== '' && key.trim() !== '' ? { cert, key } : undefined
-  }
-  const contour = staged('contour')
-  const envoy = staged('envoy')
+  const contour = leafPairOf(read.contour, STAGED_KEYS.cert, STAGED_KEYS.key)
+  const envoy = leafPairOf(read.envoy, STAGED_KEYS.cert, STAGED_KEYS.key)
   const state: TrustState = {
     bundle: parseBundle(set.caCert),
     contour: { cert: set.contourCert, key: set.contourKey },
@@ -281,11 +275,11 @@ export function readRoundRecord(ca: StoredSecret | undefined): { step?: StepKind
   const step = a[SecretAnnotations.step]
   const phase = a[SecretAnnotations.phase]
   return {
-    ...(step === 'issue' || step === 'add-trust' || step === 'switch' || step === 'drop' ? { step } : {}),
+    ...(isOneOf(STEP_KINDS, step) ? { step } : {}),
     ...(a[SecretAnnotations.roundReason] ? { reason: a[SecretAnnotations.roundReason] } : {}),
     ...(Number.isNaN(since) ? {} : { phaseSince: since }),
     ...(a[SecretAnnotations.nextCa] ? { nextCa: a[SecretAnnotations.nextCa] } : {}),
-    ...(phase === 'stable' || phase === 'trusting' || phase === 'overlap' ? { phase } : {}),
+    ...(isOneOf(PHASES, phase) ? { phase } : {}),
     revokeTokenHistory: parseHistory(a[SecretAnnotations.revokeTokenHistory]),
   }
 }
@@ -313,9 +307,30 @@ export function nextTokens(read: ReadSecrets, token: string): { rotateToken: str
   const anchor = [read.ca, read.contour, read.envoy].find((s) => s !== undefined && isManaged(s))
   const previous = anchor?.annotations[SecretAnnotations.rotateToken] ?? ''
   const current = token !== '' ? token : previous
-  const all = [...parseHistory(anchor?.annotations[SecretAnnotations.rotateTokenHistory]), previous, current].filter((t) => t !== '')
-  const deduped = all.filter((t, i) => all.lastIndexOf(t) === i)
-  return { rotateToken: current, rotateTokenHistory: deduped.slice(-ROTATE_HISTORY_LENGTH) }
+  return { rotateToken: current, rotateTokenHistory: appendHistory(parseHistory(anchor?.annotations[SecretAnnotations.rotateTokenHistory]), previous, current) }
+}
+
+/** A token history with `tokens` honoured too: no empties, each once (its latest place), newest last, at most ROTATE_HISTORY_LENGTH. */
+export function appendHistory(history: readonly string[], ...tokens: string[]): string[] {
+  const all = [...history, ...tokens].filter((t) => t !== '')
+  return all.filter((t, i) => all.lastIndexOf(t) === i).slice(-ROTATE_HISTORY_LENGTH)
+}
+
+/** Whether two Secrets' data hold the same keys with the same bytes. */
+export function sameSecretData(a: Readonly<Record<string, Buffer>>, b: Readonly<Record<string, Buffer>>): boolean {
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length && keys.every((k) => b[k] !== undefined && (a[k] as Buffer).equals(b[k] as Buffer))
+}
+
+/** A certificate and key a Secret holds under `certKey` and `keyKey`, both non-empty, or undefined. */
+export function leafPairOf(secret: StoredSecret | undefined, certKey: string, keyKey: string): LeafPair | undefined {
+  const cert = textOf(secret, certKey)
+  const key = textOf(secret, keyKey)
+  return cert !== undefined && key !== undefined && cert.trim() !== '' && key.trim() !== '' ? { cert, key } : undefined
+}
+
+function isOneOf<T extends string>(values: readonly T[], value: string | undefined): value is T {
+  return (values as readonly (string | undefined)[]).includes(value)
 }
 
 /** The honoured tokens recorded in a `rotate-token-history` annotation; junk reads as none. */

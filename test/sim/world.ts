@@ -16,7 +16,7 @@
 // - anything else is a failure of the protocol, and must never happen.
 import { ensureSecrets, type EnsuredSecrets } from '../../src/bootstrap/ensure-secrets.ts'
 import type { Clock } from '../../src/bootstrap/clock.ts'
-import { RequestAnnotations, SecretAnnotations, type SecretNames, type StoredSecret } from '../../src/bootstrap/secret-model.ts'
+import { RequestAnnotations, sameSecretData, SecretAnnotations, type SecretNames, type StoredSecret } from '../../src/bootstrap/secret-model.ts'
 import { runSidecarLoop, type PassOptions } from '../../src/bootstrap/sidecar-loop.ts'
 import { SecretStoreError, type SecretStore } from '../../src/bootstrap/secret-store.ts'
 import { checkCertificateSet, checkLeafPair } from '../../src/core/certs/check-set.ts'
@@ -202,7 +202,7 @@ export class World {
     const previous = this.secrets.get(secret.name)
     this.secrets.set(secret.name, secret)
     this.figures.maxBundle = Math.max(this.figures.maxBundle, parseBundle(secret.data['ca.crt']?.toString() ?? '').length)
-    if (previous !== undefined && sameData(previous.data, secret.data)) return
+    if (previous !== undefined && sameSecretData(previous.data, secret.data)) return
     for (const pod of this.pods) {
       for (const [mount, name] of Object.entries(pod.mounts)) {
         if (name !== secret.name) continue
@@ -210,7 +210,7 @@ export class World {
         this.at(this.now + this.rng() * this.o.propagationBoundMs, () => {
           if (pod.incarnation !== incarnation) return
           const latest = this.secrets.get(name)
-          if (latest === undefined || sameData(pod.files[mount] ?? {}, latest.data)) return
+          if (latest === undefined || sameSecretData(pod.files[mount] ?? {}, latest.data)) return
           pod.files = { ...pod.files, [mount]: latest.data }
           if (pod.running) this.materialChanged(pod, 'its files changed')
         })
@@ -316,7 +316,7 @@ export class World {
   }
 
   private contourFilesHold(pod: Pod, result: EnsuredSecrets): boolean {
-    return sameData(pod.files.contour ?? {}, result.secrets.contour.data) && sameData(pod.files.ca ?? {}, result.secrets.ca.data)
+    return sameSecretData(pod.files.contour ?? {}, result.secrets.contour.data) && sameSecretData(pod.files.ca ?? {}, result.secrets.ca.data)
   }
 
   private startEnvoy(pod: Pod): void {
@@ -516,10 +516,6 @@ export class World {
   }
 }
 
-function sameData(a: Readonly<Record<string, Buffer>>, b: Readonly<Record<string, Buffer>>): boolean {
-  const keys = Object.keys(a)
-  return keys.length === Object.keys(b).length && keys.every((k) => b[k] !== undefined && (a[k] as Buffer).equals(b[k] as Buffer))
-}
 
 /** A small seeded PRNG, so a run can be repeated from its seed. */
 function mulberry32(seed: number): () => number {

@@ -7,7 +7,13 @@
 import type { CertificateSet, CheckResult } from '../certs/types.ts'
 import { currentSet, expiredTrust, notAfterOf, stagedSet, type StepKind, type TrustState } from './trust-state.ts'
 
-export type RoundReason = 'missing' | 'incomplete' | 'invalid' | 'renewal' | 'rotation' | 'revocation' | 'migration' | 'takeover'
+export const ROUND_REASONS = ['missing', 'incomplete', 'invalid', 'renewal', 'rotation', 'revocation', 'migration', 'takeover'] as const
+export type RoundReason = (typeof ROUND_REASONS)[number]
+
+/** A reason as read back from an annotation; anything else is not one. */
+export function isRoundReason(value: string | undefined): value is RoundReason {
+  return (ROUND_REASONS as readonly (string | undefined)[]).includes(value)
+}
 
 export interface StepInput {
   readonly state: TrustState

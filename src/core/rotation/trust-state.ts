@@ -26,8 +26,10 @@ export interface TrustState {
   readonly staged?: { readonly contour: LeafPair; readonly envoy: LeafPair }
 }
 
-export type StepKind = 'issue' | 'add-trust' | 'switch' | 'drop'
-export type Phase = 'stable' | 'trusting' | 'overlap'
+export const STEP_KINDS = ['issue', 'add-trust', 'switch', 'drop'] as const
+export type StepKind = (typeof STEP_KINDS)[number]
+export const PHASES = ['stable', 'trusting', 'overlap'] as const
+export type Phase = (typeof PHASES)[number]
 
 /** Hex SHA-256 of a certificate's DER: how a CA is named in annotations and logs. */
 export function certId(pem: string): string {

@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs'
 import path from 'node:path'
 import type { V1Pod } from '@kubernetes/client-node'
 import t from 'tap'
-import { SIDECAR_METRICS_PORT } from '../../../src/core/injection/build-init-container.ts'
+import { withoutModeFields } from './support/without-mode-fields.ts'
 import type { Test } from 'tap'
 import { encodePatch } from '../../../src/core/injection/encode-patch.ts'
 import { defaultInjectionSettings, injectPod } from '../../../src/core/injection/inject-pod.ts'
@@ -140,24 +140,6 @@ const SIDECAR_CASES = [
   'v1.33.6--03-envoy--daemonset-envoy',
   'v1.33.6--03-contour--deployment-contour',
 ] as const
-
-/**
- * A pod without what distinguishes the modes in bootstrap-tls: the sidecar fields and the memory
- * limit (a sidecar's probe runs a second Node in its cgroup). A sidecar-mode pod must then equal
- * the init-mode pod.
- */
-function withoutModeFields(pod: V1Pod): V1Pod {
-  const copy = structuredClone(pod)
-  const init = copy.spec?.initContainers?.[0]
-  if (init !== undefined) {
-    delete init.restartPolicy
-    delete init.startupProbe
-    delete init.ports
-    init.args = init.args?.filter((arg) => arg !== '--sidecar' && arg !== `--metrics-port=${SIDECAR_METRICS_PORT}`)
-    delete init.resources?.limits?.memory
-  }
-  return copy
-}
 
 t.test('sidecar mode', async (t) => {
   for (const name of SIDECAR_CASES) {
